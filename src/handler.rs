@@ -1,0 +1,293 @@
+//! The function's handler: one CloudFormation event in, exactly one answer out.
+//!
+//! It parses the event, runs the lifecycle for the event's vendor under the guard, delivers the
+//! answer and logs one summary line. It returns to the runtime only after the answer was
+//! delivered, and with an error when it could not be.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+
+use crate::cfn::guard::{self, Progress};
+use crate::cfn::request::{Envelope, Malformed, ParseError};
+use crate::cfn::{Budget, Outcome, Request, RequestType, Response, ResponseUrl, responder};
+use crate::config::Config;
+use crate::http::VendorHttp;
+use crate::identity::StackArn;
+use crate::lifecycle::{self, Event, Failure};
+use crate::physical_id::{self, PhysicalId};
+use crate::props::{Common, Properties};
+use crate::secrets::{SecretJson, SecretReader};
+use crate::vendor::datadog::Datadog;
+use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
+
+/// Debug builds only: set to make the work panic, to prove a panic still gets an answer.
+#[cfg(debug_assertions)]
+const INJECT_PANIC_VAR: &str = "REGISTRAR_INJECT_PANIC";
+
+/// State kept across warm invocations; created without any network call.
+pub struct Handler {
+    config: Config,
+    client: OnceLock<reqwest::Client>,
+    secrets: SecretReader,
+}
+
+impl Handler {
+    pub fn new(config: Config) -> Handler {
+        Handler {
+            config,
+            client: OnceLock::new(),
+            secrets: SecretReader::default(),
+        }
+    }
+
+    fn client(&self) -> Result<reqwest::Client, Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(20))
+            .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(self.client.get_or_init(|| client).clone())
+    }
+
+    /// Handles one event from the Lambda runtime.
+    pub async fn handle(self: Arc<Self>, event: LambdaEvent<Value>) -> Result<(), Error> {
+        let (payload, context) = event.into_parts();
+        let budget = Budget::from_deadline(context.deadline, self.config.fallback_budget);
+        if budget.fell_back {
+            tracing::warn!(
+                deadline_ms = context.deadline,
+                fallback_s = self.config.fallback_budget.as_secs(),
+                "the runtime's deadline is unusable; using the fallback budget"
+            );
+        }
+        let client = self.client()?;
+        let (envelope, response_url, outcome, subject) =
+            match Request::parse(payload, &self.config.response_hosts) {
+                Ok(request) => {
+                    let subject = Subject::of(&request);
+                    let progress = Progress::default();
+                    let fallback_id = answer_id_if_lost(&request.envelope);
+                    let (envelope, response_url) =
+                        (request.envelope.clone(), request.response_url.clone());
+                    let work = self
+                        .clone()
+                        .work(request, budget, progress.clone(), client.clone());
+                    let outcome = guard::run(work, &budget, &progress, fallback_id).await;
+                    (envelope, response_url, outcome, subject)
+                }
+                Err(ParseError::Malformed(malformed)) => {
+                    let Malformed {
+                        envelope,
+                        response_url,
+                        reason,
+                    } = *malformed;
+                    let outcome = Outcome::failed(answer_id_if_lost(&envelope), reason);
+                    (envelope, response_url, outcome, Subject::default())
+                }
+                Err(ParseError::Unanswerable(why)) => {
+                    tracing::error!(error = %why, "the event cannot be answered");
+                    return Err(why.into());
+                }
+            };
+        deliver(&client, envelope, response_url, outcome, subject, budget).await
+    }
+
+    /// The work for a well-formed request: properties, keys, vendor, lifecycle.
+    async fn work(
+        self: Arc<Self>,
+        request: Request,
+        budget: Budget,
+        progress: Progress,
+        client: reqwest::Client,
+    ) -> Outcome {
+        let envelope = &request.envelope;
+        let failed_id = answer_id_if_lost(envelope);
+        let incoming = envelope
+            .physical_resource_id
+            .as_deref()
+            .map(PhysicalId::parse);
+        // A Delete of something Registrar never made needs nothing, not even valid properties.
+        if request.request_type == RequestType::Delete
+            && !matches!(incoming, Some(PhysicalId::Registration(_)))
+        {
+            tracing::info!(
+                "the PhysicalResourceId names no registration of Registrar's; nothing to delete"
+            );
+            return Outcome::success(failed_id, Default::default());
+        }
+        if let Some(problem) = &self.config.problem {
+            return Outcome::failed(
+                failed_id,
+                format!(
+                    "Registrar's function is misconfigured: {problem}. Fix the function's environment variables and retry."
+                ),
+            );
+        }
+        #[cfg(debug_assertions)]
+        if std::env::var_os(INJECT_PANIC_VAR).is_some() {
+            progress.set("running with an injected fault");
+            panic!("injected by {INJECT_PANIC_VAR}");
+        }
+        let props = Properties::new(request.properties.clone());
+        let Some(stack) = StackArn::parse(&envelope.stack_id) else {
+            return Outcome::failed(
+                failed_id,
+                format!(
+                    "The StackId {:?} is not a CloudFormation stack ARN.",
+                    envelope.stack_id
+                ),
+            );
+        };
+        let common = match Common::parse(&props, Some(&stack)) {
+            Ok(common) => common,
+            Err(e) => return Outcome::failed(failed_id, e.to_string()),
+        };
+        // A Delete goes to the vendor that made the registration.
+        let vendor = match &incoming {
+            Some(PhysicalId::Registration(r)) if request.request_type == RequestType::Delete => {
+                r.vendor
+            }
+            _ => common.vendor,
+        };
+        let http = VendorHttp::new(
+            client,
+            vendor.display_name(),
+            budget.work_deadline - Duration::from_millis(300),
+            progress.clone(),
+        );
+        let mark = StackMark {
+            region: stack.region.clone(),
+            stack_name: stack.name.clone(),
+        };
+        match vendor {
+            VendorKind::Datadog => {
+                Box::pin(self.run::<Datadog>(&request, &props, &common, mark, http, progress)).await
+            }
+            VendorKind::Dynatrace => Outcome::failed(
+                failed_id,
+                "The dynatrace vendor is not available in this version of Registrar.",
+            ),
+        }
+    }
+
+    async fn run<V: Vendor>(
+        &self,
+        request: &Request,
+        props: &Properties,
+        common: &Common,
+        mark: StackMark,
+        http: VendorHttp,
+        progress: Progress,
+    ) -> Outcome {
+        let settings = match V::settings(props) {
+            Ok(settings) => settings,
+            Err(e) => return Outcome::failed(answer_id_if_lost(&request.envelope), e.to_string()),
+        };
+        let event = Event::<V> {
+            request_type: request.request_type,
+            request_id: &request.envelope.request_id,
+            physical_id: request.envelope.physical_resource_id.as_deref(),
+            common,
+            settings,
+            desired: Desired {
+                identity: common.identity.clone(),
+                role_name: common.role_name.clone(),
+                stack: mark,
+            },
+        };
+        let endpoint = self.config.vendor_endpoint.as_ref();
+        let connect = |settings: V::Settings, desired: Desired| async move {
+            progress.set(format!(
+                "reading the {} keys from Secrets Manager ({})",
+                V::KIND,
+                common.secret.arn
+            ));
+            let session = format!("registrar-{}", common.identity.account);
+            let text = self.secrets.read(&common.secret, &session).await?;
+            let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
+            Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
+        };
+        lifecycle::handle(event, connect).await
+    }
+}
+
+/// The id to answer with when the work cannot say: the incoming one, or a Create's marker.
+fn answer_id_if_lost(envelope: &Envelope) -> String {
+    envelope
+        .physical_resource_id
+        .clone()
+        .unwrap_or_else(|| physical_id::create_failed(&envelope.request_id))
+}
+
+/// Who an event is about, for the summary log line.
+#[derive(Default)]
+struct Subject {
+    request_type: &'static str,
+    vendor: String,
+    account: String,
+}
+
+impl Subject {
+    fn of(request: &Request) -> Subject {
+        let props = Properties::new(request.properties.clone());
+        let account = props
+            .text("AccountId")
+            .ok()
+            .flatten()
+            .or_else(|| StackArn::parse(&request.envelope.stack_id).map(|s| s.account.to_string()))
+            .unwrap_or_default();
+        Subject {
+            request_type: request.request_type.as_str(),
+            vendor: props.text("Vendor").ok().flatten().unwrap_or_default(),
+            account,
+        }
+    }
+}
+
+async fn deliver(
+    client: &reqwest::Client,
+    envelope: Envelope,
+    url: ResponseUrl,
+    outcome: Outcome,
+    subject: Subject,
+    budget: Budget,
+) -> Result<(), Error> {
+    let status = outcome.status.as_str();
+    let physical_id = outcome.physical_resource_id.clone();
+    let reason = outcome.reason.clone().unwrap_or_default();
+    let body = Response::new(&envelope, outcome).into_body();
+    let delivery = responder::deliver(client, &url, body, budget.answer_deadline).await;
+    let request_type = if subject.request_type.is_empty() {
+        envelope.request_type.as_str()
+    } else {
+        subject.request_type
+    };
+    tracing::info!(
+        request_type,
+        stack = %envelope.stack_id,
+        logical_id = %envelope.logical_resource_id,
+        request_id = %envelope.request_id,
+        account = %subject.account,
+        vendor = %subject.vendor,
+        outcome = status,
+        physical_id = %physical_id,
+        reason = %reason,
+        duration_ms = budget.elapsed().as_millis() as u64,
+        delivered = delivery.is_ok(),
+        response_url = %url,
+        "event handled"
+    );
+    match delivery {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "the answer could not be delivered");
+            Err(e.into())
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! One retry policy for every vendor call.
+//!
+//! A call is retried on 429 (waiting as long as `X-RateLimit-Reset` or `Retry-After` says, plus
+//! jitter so a StackSet's many accounts do not return all at once), on 5xx, and on connection
+//! errors and timeouts, with exponential backoff and jitter, and never past the work deadline.
+//! Any other answer, success or not, is returned for the vendor module to interpret.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, Url};
+use tokio::time::Instant;
+
+use crate::backoff::{Backoff, random_up_to};
+use crate::cfn::guard::Progress;
+
+/// One attempt never waits longer than this for an answer.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP answer the vendor module interprets.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// The vendor kept failing transiently until the deadline left no room for another attempt.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{vendor} did not give a usable answer to {call} after {attempts} attempt(s) over {:.0} s (last: {last})", elapsed.as_secs_f64())]
+pub struct GaveUp {
+    pub vendor: &'static str,
+    pub call: String,
+    pub attempts: u32,
+    pub last: String,
+    pub elapsed: Duration,
+}
+
+/// Sends vendor calls under the retry policy.
+#[derive(Clone)]
+pub struct VendorHttp {
+    client: reqwest::Client,
+    vendor: &'static str,
+    deadline: Instant,
+    progress: Progress,
+}
+
+impl VendorHttp {
+    pub fn new(
+        client: reqwest::Client,
+        vendor: &'static str,
+        deadline: Instant,
+        progress: Progress,
+    ) -> VendorHttp {
+        VendorHttp {
+            client,
+            vendor,
+            deadline,
+            progress,
+        }
+    }
+
+    /// The vendor's display name (`Datadog`, `Dynatrace`).
+    pub fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    /// Sends `method url`, letting `decorate` add headers and body to each attempt.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        decorate: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Answer, GaveUp> {
+        let call = format!("{method} {}", url.path());
+        let started = Instant::now();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(16));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            self.progress.set(if attempts == 1 {
+                format!("waiting for {}'s answer to {call}", self.vendor)
+            } else {
+                format!(
+                    "waiting for {}'s answer to {call} (attempt {attempts})",
+                    self.vendor
+                )
+            });
+            let request = decorate(self.client.request(method.clone(), url.clone()))
+                .timeout(ATTEMPT_TIMEOUT.min(remaining));
+            let (last, wait) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(_) if status == 429 => (
+                            "HTTP 429 (rate limited)".to_owned(),
+                            rate_limit_wait(&headers).unwrap_or_else(|| backoff.next_delay()),
+                        ),
+                        Ok(_) if (500..=599).contains(&status) => {
+                            (format!("HTTP {status}"), backoff.next_delay())
+                        }
+                        Ok(body) => {
+                            return Ok(Answer {
+                                status,
+                                headers,
+                                body: body.to_vec(),
+                            });
+                        }
+                        Err(e) => (
+                            format!("the answer broke off ({})", e.without_url()),
+                            backoff.next_delay(),
+                        ),
+                    }
+                }
+                Err(e) if e.is_timeout() => (
+                    format!(
+                        "no answer within {} s",
+                        ATTEMPT_TIMEOUT.min(remaining).as_secs_f64().round()
+                    ),
+                    backoff.next_delay(),
+                ),
+                Err(e) => (describe(&e), backoff.next_delay()),
+            };
+            if Instant::now() + wait >= self.deadline {
+                return Err(GaveUp {
+                    vendor: self.vendor,
+                    call,
+                    attempts,
+                    last,
+                    elapsed: started.elapsed(),
+                });
+            }
+            tracing::warn!(vendor = self.vendor, call = %call, attempt = attempts, error = %last, wait_ms = wait.as_millis() as u64, "vendor call failed; retrying");
+            self.progress.set(format!(
+                "waiting to retry {call} at {} (attempt {attempts} got {last})",
+                self.vendor
+            ));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// How long a 429 asks us to wait: `X-RateLimit-Reset` (Datadog: seconds until the window
+/// resets) or `Retry-After` (seconds), plus jitter of up to half that (at least a second) so
+/// that callers throttled together spread over the next window instead of colliding again.
+fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    };
+    let reset = seconds("x-ratelimit-reset").or_else(|| seconds("retry-after"))?;
+    let reset = Duration::from_secs_f64(reset.min(3600.0));
+    Some(reset + random_up_to((reset / 2).max(Duration::from_secs(1))))
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let error = error_chain(error);
+    if error.contains("Connection refused") {
+        "connection refused".to_owned()
+    } else {
+        error
+    }
+}
+
+/// The error and its causes, without the URL.
+fn error_chain(error: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn rate_limit_waits_follow_the_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(rate_limit_wait(&h), None);
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("2"));
+        let wait = rate_limit_wait(&h).unwrap();
+        assert!(
+            wait >= Duration::from_secs(2) && wait <= Duration::from_secs(3),
+            "{wait:?}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("10"));
+        let wait = rate_limit_wait(&h).unwrap();
+        assert!(
+            wait >= Duration::from_secs(10) && wait <= Duration::from_secs(15),
+            "{wait:?}"
+        );
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(rate_limit_wait(&h), None);
+    }
+}

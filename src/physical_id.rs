@@ -1,0 +1,123 @@
+//! The PhysicalResourceId: the stable name of what a resource made.
+//!
+//! A live registration is `registrar:<vendor>:<location>:<partition>:<account>:<id>`: stable
+//! across invocations (never a log stream name), and enough to delete exactly that
+//! registration. A Create that made nothing answers `registrar:create-failed:<request id>`,
+//! which the rollback's Delete acknowledges without calling the vendor. Anything else is not
+//! Registrar's, and is never acted on.
+
+use std::fmt;
+
+use crate::identity::{AccountId, Partition};
+use crate::vendor::VendorKind;
+
+const PREFIX: &str = "registrar:";
+const CREATE_FAILED: &str = "registrar:create-failed:";
+
+/// The registration a PhysicalResourceId names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRef {
+    pub vendor: VendorKind,
+    pub location: String,
+    pub partition: Partition,
+    pub account: AccountId,
+    pub id: String,
+}
+
+impl fmt::Display for RegistrationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{PREFIX}{}:{}:{}:{}:{}",
+            self.vendor.as_str(),
+            self.location,
+            self.partition,
+            self.account,
+            self.id
+        )
+    }
+}
+
+/// What an incoming PhysicalResourceId means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhysicalId {
+    Registration(RegistrationRef),
+    /// A Create that failed without making anything.
+    CreateFailed,
+    /// Not Registrar's.
+    Foreign(String),
+}
+
+impl PhysicalId {
+    pub fn parse(text: &str) -> PhysicalId {
+        if text.starts_with(CREATE_FAILED) {
+            return PhysicalId::CreateFailed;
+        }
+        let parsed = text.strip_prefix(PREFIX).and_then(|rest| {
+            let [vendor, location, partition, account, id]: [&str; 5] =
+                rest.splitn(5, ':').collect::<Vec<_>>().try_into().ok()?;
+            Some(RegistrationRef {
+                vendor: VendorKind::parse(vendor)?,
+                location: Some(location).filter(|l| !l.is_empty())?.to_owned(),
+                partition: Partition::parse(partition)?,
+                account: AccountId::parse(account)?,
+                id: Some(id).filter(|i| !i.is_empty())?.to_owned(),
+            })
+        });
+        match parsed {
+            Some(registration) => PhysicalId::Registration(registration),
+            None => PhysicalId::Foreign(text.to_owned()),
+        }
+    }
+}
+
+/// The marker a failed Create answers with.
+pub fn create_failed(request_id: &str) -> String {
+    let request_id: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    format!("{CREATE_FAILED}{request_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_ids_round_trip() {
+        let r = RegistrationRef {
+            vendor: VendorKind::Datadog,
+            location: "us3.datadoghq.com".into(),
+            partition: Partition::AwsUsGov,
+            account: AccountId::parse("123456789012").unwrap(),
+            id: "6c1f9d2e-0000-4000-8000-000000000001".into(),
+        };
+        let text = r.to_string();
+        assert_eq!(
+            text,
+            "registrar:datadog:us3.datadoghq.com:aws-us-gov:123456789012:6c1f9d2e-0000-4000-8000-000000000001"
+        );
+        assert_eq!(PhysicalId::parse(&text), PhysicalId::Registration(r));
+    }
+
+    #[test]
+    fn markers_and_foreign_ids_are_recognised() {
+        let marker = create_failed("5b8a3f2c-…-request");
+        assert!(marker.starts_with("registrar:create-failed:5b8a3f2c"));
+        assert_eq!(PhysicalId::parse(&marker), PhysicalId::CreateFailed);
+        for foreign in [
+            "2024/06/01/[$LATEST]0123456789abcdef",
+            "registrar:datadog:datadoghq.com:aws:123:abc",
+            "registrar:splunk:x:aws:123456789012:abc",
+            "registrar:datadog:datadoghq.com:aws:123456789012:",
+            "",
+        ] {
+            assert!(
+                matches!(PhysicalId::parse(foreign), PhysicalId::Foreign(_)),
+                "{foreign}"
+            );
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Resource properties: typed, lenient reading of `ResourceProperties`.
+//!
+//! CloudFormation sends every scalar as a string (`true` arrives as `"true"`), so values are
+//! read as text and parsed here; numbers and booleans written by hand in test events are
+//! accepted too. Unknown keys (`ServiceToken`, `ServiceTimeout`, anything a future template
+//! adds) are ignored, and parsing never gets stricter: a Delete may carry properties written by
+//! any earlier version. A bad value is reported with the property's name and what it accepts.
+
+use serde_json::{Map, Value};
+
+use crate::identity::{AccountId, Identity, Partition, StackArn};
+use crate::secrets::SecretRef;
+use crate::vendor::VendorKind;
+
+/// A property that is missing or has a value Registrar cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertyError {
+    #[error("The {name} property is required: {expected}.")]
+    Missing {
+        name: &'static str,
+        expected: String,
+    },
+    #[error("The {name} property is {value:?}, but it must be {expected}.")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+/// The resource's properties, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct Properties(Map<String, Value>);
+
+impl Properties {
+    pub fn new(map: Map<String, Value>) -> Properties {
+        Properties(map)
+    }
+
+    /// The property as text; `None` when absent, null or blank.
+    pub fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(PropertyError::Invalid {
+                name,
+                value: shorten(&other.to_string()),
+                expected: "a string".into(),
+            }),
+        }
+    }
+
+    /// A required text property; `expected` says what it should hold.
+    pub fn required(&self, name: &'static str, expected: &str) -> Result<String, PropertyError> {
+        self.text(name)?.ok_or_else(|| PropertyError::Missing {
+            name,
+            expected: expected.to_owned(),
+        })
+    }
+
+    /// One of a fixed set of words (case-insensitive), or `default` when absent.
+    pub fn choice<T: Copy>(
+        &self,
+        name: &'static str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> Result<T, PropertyError> {
+        let Some(value) = self.text(name)? else {
+            return Ok(default);
+        };
+        choices
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(&value))
+            .map(|(_, choice)| *choice)
+            .ok_or_else(|| PropertyError::Invalid {
+                name,
+                value: shorten(&value),
+                expected: one_of(choices.iter().map(|(word, _)| *word)),
+            })
+    }
+
+    /// `"true"` or `"false"` (case-insensitive), or `default` when absent.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
+        self.choice(name, &[("true", true), ("false", false)], default)
+    }
+
+    /// A list of strings; a single string is read as a comma-separated list.
+    pub fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
+        let invalid = |value: &Value| PropertyError::Invalid {
+            name,
+            value: shorten(&value.to_string()),
+            expected: "a list of strings".into(),
+        };
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.trim().to_owned()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(invalid(other)),
+                })
+                .filter(|item| !matches!(item, Ok(s) if s.is_empty()))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(invalid(other)),
+        }
+    }
+}
+
+/// `OnConflict`: what Create does when the account is already registered by someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    Fail,
+    Adopt,
+}
+
+/// `OnDeleteError`: what Delete does when the registration cannot be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDeleteError {
+    Fail,
+    Retain,
+}
+
+/// The properties every vendor shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub vendor: VendorKind,
+    pub secret: SecretRef,
+    pub role_name: String,
+    pub identity: Identity,
+    pub on_conflict: OnConflict,
+    pub on_delete_error: OnDeleteError,
+}
+
+impl Common {
+    /// Reads the shared properties; the account and partition default to the stack's.
+    pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Common, PropertyError> {
+        let vendor = props.choice(
+            "Vendor",
+            &[
+                ("datadog", Some(VendorKind::Datadog)),
+                ("dynatrace", Some(VendorKind::Dynatrace)),
+            ],
+            None,
+        )?;
+        let vendor = vendor.ok_or_else(|| PropertyError::Missing {
+            name: "Vendor",
+            expected: "datadog or dynatrace".into(),
+        })?;
+        let secret_arn = props.required(
+            "SecretArn",
+            "the full ARN of the Secrets Manager secret that holds the vendor's keys",
+        )?;
+        let secret =
+            SecretRef::parse(&secret_arn, props.text("SecretRoleArn")?).map_err(|expected| {
+                PropertyError::Invalid {
+                    name: "SecretArn",
+                    value: shorten(&secret_arn),
+                    expected,
+                }
+            })?;
+        let role_name =
+            props.required("RoleName", "the name of the IAM role the vendor assumes")?;
+        if role_name.len() > 64
+            || !role_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        {
+            return Err(PropertyError::Invalid {
+                name: "RoleName",
+                value: shorten(&role_name),
+                expected: "an IAM role name (up to 64 letters, digits and +=,.@_-)".into(),
+            });
+        }
+        let account = match props.text("AccountId")? {
+            Some(text) => AccountId::parse(&text).ok_or_else(|| PropertyError::Invalid {
+                name: "AccountId",
+                value: shorten(&text),
+                expected: "a 12-digit AWS account id".into(),
+            })?,
+            None => stack
+                .map(|s| s.account.clone())
+                .ok_or_else(|| PropertyError::Missing {
+                    name: "AccountId",
+                    expected: "a 12-digit AWS account id (the StackId does not name one)".into(),
+                })?,
+        };
+        let partition = match props.text("Partition")? {
+            Some(text) => Partition::parse(&text).ok_or_else(|| PropertyError::Invalid {
+                name: "Partition",
+                value: shorten(&text),
+                expected: one_of(Partition::ALL.iter().map(|p| p.as_str())),
+            })?,
+            None => stack
+                .map(|s| s.partition)
+                .ok_or_else(|| PropertyError::Missing {
+                    name: "Partition",
+                    expected: "aws, aws-cn or aws-us-gov (the StackId does not name one)".into(),
+                })?,
+        };
+        Ok(Common {
+            vendor,
+            secret,
+            role_name,
+            identity: Identity { account, partition },
+            on_conflict: props.choice(
+                "OnConflict",
+                &[("fail", OnConflict::Fail), ("adopt", OnConflict::Adopt)],
+                OnConflict::Fail,
+            )?,
+            on_delete_error: props.choice(
+                "OnDeleteError",
+                &[
+                    ("fail", OnDeleteError::Fail),
+                    ("retain", OnDeleteError::Retain),
+                ],
+                OnDeleteError::Fail,
+            )?,
+        })
+    }
+}
+
+/// `"a, b or c"`.
+pub fn one_of<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    let words: Vec<&str> = words.collect();
+    match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => String::new(),
+    }
+}
+
+/// Values are echoed in messages; keep them short.
+fn shorten(text: &str) -> String {
+    const LIMIT: usize = 120;
+    if text.len() <= LIMIT {
+        return text.to_owned();
+    }
+    let mut end = LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn props(value: Value) -> Properties {
+        Properties::new(value.as_object().unwrap().clone())
+    }
+
+    fn stack() -> StackArn {
+        StackArn::parse("arn:aws:cloudformation:us-east-1:111122223333:stack/s/guid").unwrap()
+    }
+
+    fn minimal() -> Value {
+        json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:111122223333:function:f",
+            "ServiceTimeout": "330",
+            "Vendor": "datadog",
+            "SecretArn": "arn:aws:secretsmanager:eu-west-1:999988887777:secret:datadog-keys-AbCdEf",
+            "RoleName": "DatadogIntegrationRole"
+        })
+    }
+
+    #[test]
+    fn defaults_come_from_the_stack() {
+        let common = Common::parse(&props(minimal()), Some(&stack())).unwrap();
+        assert_eq!(common.vendor, VendorKind::Datadog);
+        assert_eq!(common.identity.account.as_str(), "111122223333");
+        assert_eq!(common.identity.partition, Partition::Aws);
+        assert_eq!(common.on_conflict, OnConflict::Fail);
+        assert_eq!(common.on_delete_error, OnDeleteError::Fail);
+        assert_eq!(common.secret.region, "eu-west-1");
+    }
+
+    #[test]
+    fn overrides_and_choices_are_lenient_about_case() {
+        let mut v = minimal();
+        v["AccountId"] = json!("444455556666");
+        v["Partition"] = json!("aws-us-gov");
+        v["OnConflict"] = json!("ADOPT");
+        v["OnDeleteError"] = json!("Retain");
+        v["Vendor"] = json!("Datadog");
+        let common = Common::parse(&props(v), Some(&stack())).unwrap();
+        assert_eq!(common.identity.account.as_str(), "444455556666");
+        assert_eq!(common.identity.partition, Partition::AwsUsGov);
+        assert_eq!(common.on_conflict, OnConflict::Adopt);
+        assert_eq!(common.on_delete_error, OnDeleteError::Retain);
+    }
+
+    #[test]
+    fn errors_name_the_property_and_the_allowed_values() {
+        let mut v = minimal();
+        v["OnConflict"] = json!("overwrite");
+        let err = Common::parse(&props(v), Some(&stack()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "The OnConflict property is \"overwrite\", but it must be fail or adopt."
+        );
+
+        let mut v = minimal();
+        v.as_object_mut().unwrap().remove("SecretArn");
+        let err = Common::parse(&props(v), Some(&stack()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("The SecretArn property is required"),
+            "{err}"
+        );
+
+        let mut v = minimal();
+        v["Vendor"] = json!("newrelic");
+        let err = Common::parse(&props(v), Some(&stack()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("datadog or dynatrace"), "{err}");
+    }
+
+    #[test]
+    fn flags_and_lists_accept_strings_and_native_values() {
+        let p = props(
+            json!({"A": "TRUE", "B": false, "C": ["x", " y ", ""], "D": "a, b", "E": 7, "F": {"no": 1}}),
+        );
+        assert!(p.flag("A", false).unwrap());
+        assert!(!p.flag("B", true).unwrap());
+        assert!(p.flag("Z", true).unwrap());
+        assert_eq!(p.list("C").unwrap().unwrap(), ["x", "y"]);
+        assert_eq!(p.list("D").unwrap().unwrap(), ["a", "b"]);
+        assert_eq!(p.text("E").unwrap().unwrap(), "7");
+        assert!(p.text("F").is_err());
+        assert!(p.flag("E", false).is_err());
+    }
+}
