@@ -8,13 +8,15 @@
 //!   is updated in place, or created again if it vanished. A marker id acts as Create.
 //! - Delete removes exactly the registration its id names; a marker or foreign id needs no
 //!   vendor call, and "not found" is success. What a permanent error does is `OnDeleteError`.
+//! - A role binding (`Phase: role-binding`, for vendors that need the role's ARN once the role
+//!   exists) binds on Create and Update, and unbinds on Delete, by the same rules.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::cfn::{Outcome, RequestType};
-use crate::physical_id::{self, PhysicalId, RegistrationRef};
-use crate::props::{Common, OnConflict, OnDeleteError, PropertyError};
+use crate::physical_id::{self, BindingRef, PhysicalId, RegistrationRef};
+use crate::props::{Common, OnConflict, OnDeleteError, Phase, PropertyError};
 use crate::secrets::SecretError;
 use crate::vendor::{Desired, Owner, Registration, Removal, Vendor, VendorError};
 
@@ -61,20 +63,38 @@ where
     F: Future<Output = Result<V, Failure>>,
 {
     let incoming = event.physical_id.map(PhysicalId::parse);
-    match (event.request_type, incoming) {
-        (RequestType::Delete, Some(PhysicalId::Registration(registration))) => {
+    match (event.request_type, incoming, &event.common.phase) {
+        (RequestType::Delete, Some(PhysicalId::Registration(registration)), _) => {
             delete(event, registration, connect).await
         }
-        (RequestType::Delete, other) => {
+        (RequestType::Delete, Some(PhysicalId::Binding(binding)), _) => {
+            unbind(event, binding, connect).await
+        }
+        (RequestType::Delete, other, _) => {
             tracing::info!(physical_id = ?other, "nothing of Registrar's to delete; no vendor call");
             Outcome::success(event.physical_id.unwrap_or_default(), BTreeMap::new())
         }
-        (RequestType::Update, Some(PhysicalId::Registration(registration)))
+        (_, _, Phase::RoleBinding { registration_id }) => {
+            let registration_id = registration_id.clone();
+            bind(event, &registration_id, connect).await
+        }
+        (RequestType::Update, Some(PhysicalId::Registration(registration)), _)
             if same_place::<V>(&event, &registration) =>
         {
             update_in_place(event, registration, connect).await
         }
-        (RequestType::Update, _) | (RequestType::Create, _) => create(event, connect).await,
+        (RequestType::Update | RequestType::Create, _, Phase::Registration) => {
+            create(event, connect).await
+        }
+    }
+}
+
+/// The id a failed Create or Update answers with: a marker for a Create, so that the rollback's
+/// Delete touches nothing; the incoming id for an Update, so that nothing is replaced.
+fn failed_id<V: Vendor>(event: &Event<'_, V>) -> String {
+    match (event.request_type, event.physical_id) {
+        (RequestType::Update, Some(id)) => id.to_owned(),
+        _ => physical_id::create_failed(event.request_id),
     }
 }
 
@@ -92,11 +112,7 @@ where
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
-    // A failed Create answers a marker; a failed Update keeps its id, so nothing is replaced.
-    let failed_id = match (event.request_type, event.physical_id) {
-        (RequestType::Update, Some(id)) => id.to_owned(),
-        _ => physical_id::create_failed(event.request_id),
-    };
+    let failed_id = failed_id(&event);
     let location = V::location(&event.settings);
     let result = async {
         let principal = V::principal_account_id(&event.settings, event.desired.identity.partition)?;
@@ -205,28 +221,58 @@ where
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
-    let incoming = registration.to_string();
     let result = async {
-        // Delete where the registration is, whatever the properties say now.
-        let settings = V::relocate(event.settings.clone(), &registration.location).ok_or_else(|| {
-            Failure::Vendor(VendorError::Unsupported(format!(
-                "The PhysicalResourceId names {} location {:?}, which this version of Registrar does not recognise.",
-                V::KIND,
-                registration.location
-            )))
-        })?;
-        let vendor = connect(settings, event.desired.clone()).await?;
+        let vendor = connect(relocated(&event, &registration)?, event.desired.clone()).await?;
         Ok::<_, Failure>(vendor.delete(&registration.id).await?)
     }
     .await;
+    removal_outcome(&event, registration.to_string(), &registration, result)
+}
+
+async fn unbind<V, C, F>(event: Event<'_, V>, binding: BindingRef, connect: C) -> Outcome
+where
+    V: Vendor,
+    C: FnOnce(V::Settings, Desired) -> F,
+    F: Future<Output = Result<V, Failure>>,
+{
+    let registration = &binding.registration;
+    let result = async {
+        let vendor = connect(relocated(&event, registration)?, event.desired.clone()).await?;
+        Ok::<_, Failure>(vendor.unbind(&registration.id, &binding.scope).await?)
+    }
+    .await;
+    removal_outcome(&event, binding.to_string(), registration, result)
+}
+
+/// The settings pointed where the registration is, whatever the properties say now.
+fn relocated<V: Vendor>(
+    event: &Event<'_, V>,
+    registration: &RegistrationRef,
+) -> Result<V::Settings, Failure> {
+    V::relocate(event.settings.clone(), &registration.location).ok_or_else(|| {
+        Failure::Vendor(VendorError::Unsupported(format!(
+            "The PhysicalResourceId names {} location {:?}, which this version of Registrar does not recognise.",
+            V::KIND,
+            registration.location
+        )))
+    })
+}
+
+/// The answer to a Delete, per `OnDeleteError`.
+fn removal_outcome<V: Vendor>(
+    event: &Event<'_, V>,
+    incoming: String,
+    registration: &RegistrationRef,
+    result: Result<Removal, Failure>,
+) -> Outcome {
     match result {
         Ok(removal) => {
-            tracing::info!(registration = %registration.id, already_gone = removal == Removal::AlreadyGone, "deregistered");
+            tracing::info!(physical_id = %incoming, already_gone = removal == Removal::AlreadyGone, "deregistered");
             Outcome::success(incoming, BTreeMap::new())
         }
         Err(failure) if event.common.on_delete_error == OnDeleteError::Retain => {
             tracing::warn!(
-                orphan = %registration.id,
+                orphan = %incoming,
                 vendor = V::KIND.as_str(),
                 location = %registration.location,
                 account = %registration.account,
@@ -253,6 +299,50 @@ where
     }
 }
 
+async fn bind<V, C, F>(event: Event<'_, V>, registration_id: &str, connect: C) -> Outcome
+where
+    V: Vendor,
+    C: FnOnce(V::Settings, Desired) -> F,
+    F: Future<Output = Result<V, Failure>>,
+{
+    let failed_id = failed_id(&event);
+    let identity = &event.desired.identity;
+    let role_arn = format!(
+        "arn:{}:iam::{}:role/{}",
+        identity.partition, identity.account, event.desired.role_name
+    );
+    let result = async {
+        let principal = V::principal_account_id(&event.settings, identity.partition)?;
+        let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
+        Ok::<_, Failure>((vendor.bind(registration_id, &role_arn).await?, principal))
+    }
+    .await;
+    match result {
+        Ok((registration, principal)) => {
+            let binding = BindingRef {
+                registration: RegistrationRef {
+                    vendor: V::KIND,
+                    location: V::location(&event.settings),
+                    partition: identity.partition,
+                    account: identity.account.clone(),
+                    id: registration.id.clone(),
+                },
+                scope: V::binding_scope(&event.settings),
+            };
+            let mut outcome = success::<V>(
+                &event,
+                binding.registration.location.clone(),
+                registration,
+                principal,
+            );
+            outcome.physical_resource_id = binding.to_string();
+            outcome.data.insert("RoleArn".to_owned(), role_arn);
+            outcome
+        }
+        Err(failure) => Outcome::failed(failed_id, failure.to_string()),
+    }
+}
+
 fn success<V: Vendor>(
     event: &Event<'_, V>,
     location: String,
@@ -272,4 +362,395 @@ fn success<V: Vendor>(
         ("PrincipalAccountId".to_owned(), principal),
     ]);
     Outcome::success(physical_id.to_string(), data)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The rules, against an in-memory vendor that keeps registrations in a vector.
+
+    use std::sync::{Arc, Mutex};
+
+    use reqwest::Url;
+
+    use super::*;
+    use crate::cfn::Status;
+    use crate::http::VendorHttp;
+    use crate::identity::{AccountId, Identity, Partition};
+    use crate::props::Properties;
+    use crate::secrets::{SecretError, SecretJson};
+    use crate::vendor::{StackMark, VendorKind};
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Stored {
+        id: String,
+        location: String,
+        owner: Owner,
+        settings_applied: u32,
+    }
+
+    #[derive(Default)]
+    struct World {
+        stored: Vec<Stored>,
+        next_id: u32,
+        delete_error: Option<VendorError>,
+        connects: u32,
+    }
+
+    type Shared = Arc<Mutex<World>>;
+
+    struct Memory {
+        world: Shared,
+        location: String,
+    }
+
+    impl Vendor for Memory {
+        const KIND: VendorKind = VendorKind::Datadog;
+        const SECRET_SHAPE: &'static str = "{}";
+        type Settings = String;
+
+        fn settings(props: &Properties) -> Result<String, PropertyError> {
+            Ok(props.text("Site")?.unwrap_or_else(|| "one".into()))
+        }
+        fn location(settings: &String) -> String {
+            settings.clone()
+        }
+        fn relocate(_: String, location: &str) -> Option<String> {
+            Some(location.to_owned())
+        }
+        fn principal_account_id(_: &String, _: Partition) -> Result<String, VendorError> {
+            Ok("464622532012".into())
+        }
+        fn connect(
+            _: String,
+            _: &SecretJson,
+            _: Desired,
+            _: VendorHttp,
+            _: Option<&Url>,
+        ) -> Result<Self, SecretError> {
+            unreachable!("tests connect through `connector`")
+        }
+
+        async fn find(&self) -> Result<Option<Registration>, VendorError> {
+            let world = self.world.lock().unwrap();
+            Ok(world
+                .stored
+                .iter()
+                .find(|s| s.location == self.location)
+                .map(registration))
+        }
+        async fn create(&self) -> Result<Registration, VendorError> {
+            let mut world = self.world.lock().unwrap();
+            if world.stored.iter().any(|s| s.location == self.location) {
+                return Err(VendorError::AlreadyExists { vendor: "Memory" });
+            }
+            world.next_id += 1;
+            let stored = Stored {
+                id: format!("reg-{}", world.next_id),
+                location: self.location.clone(),
+                owner: Owner::ThisStack,
+                settings_applied: 1,
+            };
+            world.stored.push(stored.clone());
+            Ok(registration(&stored))
+        }
+        async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
+            let mut world = self.world.lock().unwrap();
+            Ok(world.stored.iter_mut().find(|s| s.id == id).map(|s| {
+                s.owner = Owner::ThisStack;
+                s.settings_applied += 1;
+                registration(s)
+            }))
+        }
+        async fn delete(&self, id: &str) -> Result<Removal, VendorError> {
+            let mut world = self.world.lock().unwrap();
+            if let Some(error) = world.delete_error.clone() {
+                return Err(error);
+            }
+            let before = world.stored.len();
+            world.stored.retain(|s| s.id != id);
+            Ok(if world.stored.len() < before {
+                Removal::Removed
+            } else {
+                Removal::AlreadyGone
+            })
+        }
+    }
+
+    fn registration(s: &Stored) -> Registration {
+        Registration {
+            id: s.id.clone(),
+            external_id: format!("ext-{}", s.id),
+            owner: s.owner.clone(),
+        }
+    }
+
+    fn common(on_conflict: OnConflict, on_delete_error: OnDeleteError) -> Common {
+        Common {
+            vendor: VendorKind::Datadog,
+            secret: crate::secrets::SecretRef::parse(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+                None,
+            )
+            .unwrap(),
+            role_name: "DatadogIntegrationRole".into(),
+            identity: Identity {
+                account: AccountId::parse("123456789012").unwrap(),
+                partition: Partition::Aws,
+            },
+            on_conflict,
+            on_delete_error,
+            phase: crate::props::Phase::Registration,
+        }
+    }
+
+    async fn run(
+        world: &Shared,
+        common: &Common,
+        request_type: RequestType,
+        physical_id: Option<&str>,
+        site: &str,
+    ) -> Outcome {
+        let event = Event::<Memory> {
+            request_type,
+            request_id: "req-1",
+            physical_id,
+            common,
+            settings: site.to_owned(),
+            desired: Desired {
+                identity: common.identity.clone(),
+                role_name: common.role_name.clone(),
+                stack: StackMark {
+                    region: "us-east-1".into(),
+                    stack_name: "s".into(),
+                },
+            },
+        };
+        let world = world.clone();
+        handle(event, move |location: String, _| async move {
+            world.lock().unwrap().connects += 1;
+            Ok(Memory { world, location })
+        })
+        .await
+    }
+
+    fn defaults() -> Common {
+        common(OnConflict::Fail, OnDeleteError::Fail)
+    }
+
+    fn someone_elses(world: &Shared, location: &str) -> Stored {
+        let stored = Stored {
+            id: "theirs".into(),
+            location: location.into(),
+            owner: Owner::Someone,
+            settings_applied: 0,
+        };
+        world.lock().unwrap().stored.push(stored.clone());
+        stored
+    }
+
+    #[tokio::test]
+    async fn create_registers_and_names_the_registration() {
+        let world = Shared::default();
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(
+            outcome.physical_resource_id,
+            "registrar:datadog:one:aws:123456789012:reg-1"
+        );
+        assert_eq!(outcome.data["ExternalId"], "ext-reg-1");
+        assert_eq!(outcome.data["RegistrationId"], "reg-1");
+        assert_eq!(outcome.data["PrincipalAccountId"], "464622532012");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_create_reuses_its_own_registration() {
+        let world = Shared::default();
+        let first = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        let second = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(first.physical_resource_id, second.physical_resource_id);
+        assert_eq!(world.lock().unwrap().stored.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_fails_with_a_marker_and_the_rollback_touches_nothing() {
+        let world = Shared::default();
+        let theirs = someone_elses(&world, "one");
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(outcome.status, Status::Failed);
+        assert!(
+            outcome
+                .physical_resource_id
+                .starts_with("registrar:create-failed:")
+        );
+        assert!(outcome.reason.unwrap().contains("OnConflict"));
+        let connects = world.lock().unwrap().connects;
+        let rollback = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(&outcome.physical_resource_id),
+            "one",
+        )
+        .await;
+        assert_eq!(rollback.status, Status::Success);
+        assert_eq!(
+            world.lock().unwrap().connects,
+            connects,
+            "no vendor call for a marker"
+        );
+        assert_eq!(world.lock().unwrap().stored, vec![theirs]);
+    }
+
+    #[tokio::test]
+    async fn adopt_takes_over_the_existing_registration() {
+        let world = Shared::default();
+        someone_elses(&world, "one");
+        let outcome = run(
+            &world,
+            &common(OnConflict::Adopt, OnDeleteError::Fail),
+            RequestType::Create,
+            None,
+            "one",
+        )
+        .await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(outcome.data["RegistrationId"], "theirs");
+        let stored = world.lock().unwrap().stored.clone();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].owner, Owner::ThisStack);
+    }
+
+    #[tokio::test]
+    async fn update_in_place_keeps_the_id_and_recreates_what_vanished() {
+        let world = Shared::default();
+        let created = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        let updated = run(
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(&created.physical_resource_id),
+            "one",
+        )
+        .await;
+        assert_eq!(updated.physical_resource_id, created.physical_resource_id);
+        assert_eq!(world.lock().unwrap().stored[0].settings_applied, 2);
+
+        world.lock().unwrap().stored.clear();
+        let recreated = run(
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(&created.physical_resource_id),
+            "one",
+        )
+        .await;
+        assert_eq!(recreated.status, Status::Success);
+        assert_ne!(recreated.physical_resource_id, created.physical_resource_id);
+        assert_eq!(world.lock().unwrap().stored.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn moving_location_is_a_replacement_and_the_old_one_is_deleted_after() {
+        let world = Shared::default();
+        let old = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        let new = run(
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(&old.physical_resource_id),
+            "two",
+        )
+        .await;
+        assert_eq!(new.status, Status::Success);
+        assert!(new.physical_resource_id.contains(":two:"));
+        assert_eq!(world.lock().unwrap().stored.len(), 2);
+        // CloudFormation's cleanup deletes the old id, even though the properties now say "two".
+        let cleanup = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(&old.physical_resource_id),
+            "two",
+        )
+        .await;
+        assert_eq!(cleanup.status, Status::Success);
+        let stored = world.lock().unwrap().stored.clone();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].location, "two");
+    }
+
+    #[tokio::test]
+    async fn an_update_of_a_marker_acts_as_create() {
+        let world = Shared::default();
+        let outcome = run(
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some("registrar:create-failed:req-0"),
+            "one",
+        )
+        .await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(world.lock().unwrap().stored.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_keeps_its_id() {
+        let world = Shared::default();
+        someone_elses(&world, "two");
+        let old = "registrar:datadog:one:aws:123456789012:reg-9";
+        let outcome = run(&world, &defaults(), RequestType::Update, Some(old), "two").await;
+        assert_eq!(outcome.status, Status::Failed);
+        assert_eq!(outcome.physical_resource_id, old);
+    }
+
+    #[tokio::test]
+    async fn delete_is_tolerant_of_gone_and_follows_on_delete_error() {
+        let world = Shared::default();
+        let id = "registrar:datadog:one:aws:123456789012:reg-404";
+        assert_eq!(
+            run(&world, &defaults(), RequestType::Delete, Some(id), "one")
+                .await
+                .status,
+            Status::Success
+        );
+
+        world.lock().unwrap().delete_error = Some(VendorError::Refused {
+            vendor: "Memory",
+            call: "DELETE".into(),
+            status: 403,
+            message: "Forbidden".into(),
+            hint: String::new(),
+        });
+        let failed = run(&world, &defaults(), RequestType::Delete, Some(id), "one").await;
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(failed.physical_resource_id, id);
+        assert!(failed.reason.unwrap().contains("OnDeleteError"));
+        let retained = run(
+            &world,
+            &common(OnConflict::Fail, OnDeleteError::Retain),
+            RequestType::Delete,
+            Some(id),
+            "one",
+        )
+        .await;
+        assert_eq!(retained.status, Status::Success);
+    }
+
+    #[tokio::test]
+    async fn foreign_ids_are_never_acted_on() {
+        let world = Shared::default();
+        let theirs = someone_elses(&world, "one");
+        let outcome = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some("2026/11/21/[$LATEST]abcdef"),
+            "one",
+        )
+        .await;
+        assert_eq!(outcome.status, Status::Success);
+        assert_eq!(world.lock().unwrap().connects, 0);
+        assert_eq!(world.lock().unwrap().stored, vec![theirs]);
+    }
 }

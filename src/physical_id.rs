@@ -2,7 +2,9 @@
 //!
 //! A live registration is `registrar:<vendor>:<location>:<partition>:<account>:<id>`: stable
 //! across invocations (never a log stream name), and enough to delete exactly that
-//! registration. A Create that made nothing answers `registrar:create-failed:<request id>`,
+//! registration. A role binding (the second step of vendors that need the role's ARN once the
+//! role exists) is `registrar:binding:<vendor>:<location>:<partition>:<account>:<scope>:<id>`.
+//! A Create that made nothing answers `registrar:create-failed:<request id>`,
 //! which the rollback's Delete acknowledges without calling the vendor. Anything else is not
 //! Registrar's, and is never acted on.
 
@@ -13,6 +15,7 @@ use crate::vendor::VendorKind;
 
 const PREFIX: &str = "registrar:";
 const CREATE_FAILED: &str = "registrar:create-failed:";
+const BINDING: &str = "registrar:binding:";
 
 /// The registration a PhysicalResourceId names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +41,35 @@ impl fmt::Display for RegistrationRef {
     }
 }
 
+/// The role binding a PhysicalResourceId names: the registration it completes, and the
+/// vendor's binding scope (e.g. the monitoring configuration joined; `-` for none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRef {
+    pub registration: RegistrationRef,
+    pub scope: String,
+}
+
+impl fmt::Display for BindingRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.registration;
+        write!(
+            f,
+            "{BINDING}{}:{}:{}:{}:{}:{}",
+            r.vendor.as_str(),
+            r.location,
+            r.partition,
+            r.account,
+            self.scope,
+            r.id
+        )
+    }
+}
+
 /// What an incoming PhysicalResourceId means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhysicalId {
     Registration(RegistrationRef),
+    Binding(BindingRef),
     /// A Create that failed without making anything.
     CreateFailed,
     /// Not Registrar's.
@@ -52,6 +80,21 @@ impl PhysicalId {
     pub fn parse(text: &str) -> PhysicalId {
         if text.starts_with(CREATE_FAILED) {
             return PhysicalId::CreateFailed;
+        }
+        if let Some(rest) = text.strip_prefix(BINDING) {
+            let binding = rest.split_once(':').and_then(|(vendor, rest)| {
+                let (location, rest) = rest.split_once(':')?;
+                let (partition, rest) = rest.split_once(':')?;
+                let (account, rest) = rest.split_once(':')?;
+                let (scope, id) = rest.split_once(':')?;
+                Some(BindingRef {
+                    registration: registration(vendor, location, partition, account, id)?,
+                    scope: Some(scope).filter(|s| !s.is_empty())?.to_owned(),
+                })
+            });
+            return binding
+                .map(PhysicalId::Binding)
+                .unwrap_or_else(|| PhysicalId::Foreign(text.to_owned()));
         }
         let parsed = text.strip_prefix(PREFIX).and_then(|rest| {
             let [vendor, location, partition, account, id]: [&str; 5] =
@@ -69,6 +112,22 @@ impl PhysicalId {
             None => PhysicalId::Foreign(text.to_owned()),
         }
     }
+}
+
+fn registration(
+    vendor: &str,
+    location: &str,
+    partition: &str,
+    account: &str,
+    id: &str,
+) -> Option<RegistrationRef> {
+    Some(RegistrationRef {
+        vendor: VendorKind::parse(vendor)?,
+        location: Some(location).filter(|l| !l.is_empty())?.to_owned(),
+        partition: Partition::parse(partition)?,
+        account: AccountId::parse(account)?,
+        id: Some(id).filter(|i| !i.is_empty())?.to_owned(),
+    })
 }
 
 /// The marker a failed Create answers with.
@@ -100,6 +159,30 @@ mod tests {
             "registrar:datadog:us3.datadoghq.com:aws-us-gov:123456789012:6c1f9d2e-0000-4000-8000-000000000001"
         );
         assert_eq!(PhysicalId::parse(&text), PhysicalId::Registration(r));
+    }
+
+    #[test]
+    fn binding_ids_round_trip() {
+        let b = BindingRef {
+            registration: RegistrationRef {
+                vendor: VendorKind::Dynatrace,
+                location: "abc12345.live.dynatrace.com".into(),
+                partition: Partition::Aws,
+                account: AccountId::parse("123456789012").unwrap(),
+                id: "vu9U3hXa3q0AAAABAC1idWlsdGluOmh5cGVyc2NhbGVy".into(),
+            },
+            scope: "-".into(),
+        };
+        let text = b.to_string();
+        assert_eq!(
+            text,
+            "registrar:binding:dynatrace:abc12345.live.dynatrace.com:aws:123456789012:-:vu9U3hXa3q0AAAABAC1idWlsdGluOmh5cGVyc2NhbGVy"
+        );
+        assert_eq!(PhysicalId::parse(&text), PhysicalId::Binding(b));
+        assert!(matches!(
+            PhysicalId::parse("registrar:binding:dynatrace:x:aws:123456789012:-:"),
+            PhysicalId::Foreign(_)
+        ));
     }
 
     #[test]

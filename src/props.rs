@@ -131,6 +131,16 @@ pub enum OnDeleteError {
     Retain,
 }
 
+/// Which step of a registration a resource is (`Phase`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// `registration` (the default): register the account, answer the external id.
+    Registration,
+    /// `role-binding`: for vendors that need the role's ARN once the role exists (Dynatrace),
+    /// bind it to the registration named by `RegistrationId`.
+    RoleBinding { registration_id: String },
+}
+
 /// The properties every vendor shares.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -140,6 +150,7 @@ pub struct Common {
     pub identity: Identity,
     pub on_conflict: OnConflict,
     pub on_delete_error: OnDeleteError,
+    pub phase: Phase,
 }
 
 impl Common {
@@ -208,7 +219,14 @@ impl Common {
                     expected: "aws, aws-cn or aws-us-gov (the StackId does not name one)".into(),
                 })?,
         };
+        let phase = match props.choice("Phase", &[("registration", false), ("role-binding", true)], false)? {
+            false => Phase::Registration,
+            true => Phase::RoleBinding {
+                registration_id: props.required("RegistrationId", "the registration to bind the role to (!GetAtt <registration resource>.RegistrationId)")?,
+            },
+        };
         Ok(Common {
+            phase,
             vendor,
             secret,
             role_name,
@@ -285,6 +303,28 @@ mod tests {
         assert_eq!(common.on_conflict, OnConflict::Fail);
         assert_eq!(common.on_delete_error, OnDeleteError::Fail);
         assert_eq!(common.secret.region, "eu-west-1");
+        assert_eq!(common.phase, Phase::Registration);
+    }
+
+    #[test]
+    fn a_role_binding_names_its_registration() {
+        let mut v = minimal();
+        v["Phase"] = json!("role-binding");
+        let err = Common::parse(&props(v.clone()), Some(&stack()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("The RegistrationId property is required"),
+            "{err}"
+        );
+        v["RegistrationId"] = json!("conn-1");
+        let common = Common::parse(&props(v), Some(&stack())).unwrap();
+        assert_eq!(
+            common.phase,
+            Phase::RoleBinding {
+                registration_id: "conn-1".into()
+            }
+        );
     }
 
     #[test]

@@ -186,4 +186,36 @@ pub trait Vendor: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Registration>, VendorError>> + Send;
     /// Deletes registration `id`.
     fn delete(&self, id: &str) -> impl Future<Output = Result<Removal, VendorError>> + Send;
+
+    /// For vendors whose registration is completed by a role binding (`Phase: role-binding`):
+    /// the part of the settings that, when changed, makes a new binding (e.g. the monitoring
+    /// configuration joined), without `:`; `-` for none.
+    fn binding_scope(_settings: &Self::Settings) -> String {
+        "-".to_owned()
+    }
+
+    /// Binds the role `role_arn` to registration `id` (idempotent) and completes it per the
+    /// settings. Vendors without a binding step refuse.
+    fn bind(
+        &self,
+        _id: &str,
+        _role_arn: &str,
+    ) -> impl Future<Output = Result<Registration, VendorError>> + Send {
+        async { Err(no_binding_step(Self::KIND)) }
+    }
+
+    /// Undoes what [`Vendor::bind`] did for binding `scope` (idempotent).
+    fn unbind(
+        &self,
+        _id: &str,
+        _scope: &str,
+    ) -> impl Future<Output = Result<Removal, VendorError>> + Send {
+        async { Err(no_binding_step(Self::KIND)) }
+    }
+}
+
+fn no_binding_step(vendor: VendorKind) -> VendorError {
+    VendorError::Unsupported(format!(
+        "{vendor} registrations need no role-binding step; remove the resource whose Phase is role-binding."
+    ))
 }
