@@ -76,6 +76,7 @@ impl VendorHttp {
         let started = Instant::now();
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(16));
         let mut attempts = 0;
+        let mut throttled = 0;
         loop {
             attempts += 1;
             let remaining = self.deadline.saturating_duration_since(Instant::now());
@@ -94,10 +95,14 @@ impl VendorHttp {
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(_) if status == 429 => (
-                            "HTTP 429 (rate limited)".to_owned(),
-                            rate_limit_wait(&headers).unwrap_or_else(|| backoff.next_delay()),
-                        ),
+                        Ok(_) if status == 429 => {
+                            throttled += 1;
+                            (
+                                "HTTP 429 (rate limited)".to_owned(),
+                                rate_limit_wait(&headers, throttled)
+                                    .unwrap_or_else(|| backoff.next_delay()),
+                            )
+                        }
                         Ok(_) if (500..=599).contains(&status) => {
                             (format!("HTTP {status}"), backoff.next_delay())
                         }
@@ -142,10 +147,13 @@ impl VendorHttp {
     }
 }
 
-/// How long a 429 asks us to wait: `X-RateLimit-Reset` (Datadog: seconds until the window
-/// resets) or `Retry-After` (seconds), plus jitter of up to half that (at least a second) so
-/// that callers throttled together spread over the next window instead of colliding again.
-fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
+/// How long the `throttled`-th consecutive 429 asks us to wait: until the window resets
+/// (`X-RateLimit-Reset`, Datadog's seconds until reset, or `Retry-After`), then a random point in
+/// the following windows. The spread starts at one window (`X-RateLimit-Period`, else the reset
+/// time, at least a second) and doubles with each further 429, up to eight windows: callers that
+/// were throttled together share out the next windows instead of colliding again, and the more
+/// of them there are, the wider they spread.
+fn rate_limit_wait(headers: &HeaderMap, throttled: u32) -> Option<Duration> {
     let seconds = |name: &str| {
         headers
             .get(name)?
@@ -155,10 +163,14 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)))
     };
     let reset = seconds("x-ratelimit-reset").or_else(|| seconds("retry-after"))?;
-    let reset = Duration::from_secs_f64(reset.min(3600.0));
-    Some(reset + random_up_to((reset / 2).max(Duration::from_secs(1))))
+    let window = seconds("x-ratelimit-period")
+        .unwrap_or(reset)
+        .max(Duration::from_secs(1));
+    let spread = window * (1 << throttled.clamp(1, 4).saturating_sub(1));
+    Some(reset + random_up_to(spread))
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -196,21 +208,38 @@ mod tests {
     #[test]
     fn rate_limit_waits_follow_the_headers() {
         let mut h = HeaderMap::new();
-        assert_eq!(rate_limit_wait(&h), None);
+        assert_eq!(rate_limit_wait(&h, 1), None);
         h.insert("x-ratelimit-reset", HeaderValue::from_static("2"));
-        let wait = rate_limit_wait(&h).unwrap();
+        h.insert("x-ratelimit-period", HeaderValue::from_static("10"));
+        let wait = rate_limit_wait(&h, 1).unwrap();
         assert!(
-            wait >= Duration::from_secs(2) && wait <= Duration::from_secs(3),
+            wait >= Duration::from_secs(2) && wait <= Duration::from_secs(12),
             "{wait:?}"
         );
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("10"));
-        let wait = rate_limit_wait(&h).unwrap();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        let wait = rate_limit_wait(&h, 1).unwrap();
         assert!(
-            wait >= Duration::from_secs(10) && wait <= Duration::from_secs(15),
+            wait >= Duration::from_secs(3) && wait <= Duration::from_secs(6),
             "{wait:?}"
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
-        assert_eq!(rate_limit_wait(&h), None);
+        assert_eq!(rate_limit_wait(&h, 1), None);
+    }
+
+    #[test]
+    fn repeated_throttling_spreads_wider_up_to_eight_windows() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-period", HeaderValue::from_static("1"));
+        let widest = |throttled| {
+            (0..200)
+                .map(|_| rate_limit_wait(&h, throttled).unwrap())
+                .max()
+                .unwrap()
+        };
+        assert!(widest(1) <= Duration::from_secs(1));
+        assert!(widest(2) > Duration::from_secs(1) && widest(2) <= Duration::from_secs(2));
+        assert!(widest(9) > Duration::from_secs(4) && widest(9) <= Duration::from_secs(8));
     }
 }
