@@ -1,0 +1,608 @@
+"""Checks of template.yaml that cfn-lint cannot make.
+
+The template is parsed with cfn-lint's own decoder (it understands the short tags: !Ref,
+!GetAtt, !Sub, ...). Conditions, Rules, Fn::If, Fn::FindInMap and Fn::Sub are evaluated by a
+small interpreter below, so the assertions are about what CloudFormation would actually create
+for given parameters, not about how the YAML happens to be written.
+
+The Datadog principal table is compared with the Rust code by `cargo test --test template`;
+here it is compared with the Rules (every "no principal" cell must be rejected at deploy time,
+every other cell accepted).
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+NO_PRINCIPAL = "none"
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+REGION_OF = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+URL_SUFFIX_OF = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+DATADOG_SITES = {
+    "datadoghq.com",
+    "datadoghq.eu",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "ddog-gov.com",
+    "us2.ddog-gov.com",
+    "ap1.datadoghq.com",
+    "ap2.datadoghq.com",
+    "uk1.datadoghq.com",
+}
+# The custom resource's contract (DESIGN.md, "Contract", plus Phase/RegistrationId of the
+# role-binding step that vendors such as Dynatrace use): nothing else may be passed.
+CONTRACT_PROPERTIES = {
+    "Phase",
+    "RegistrationId",
+    "ServiceToken",
+    "ServiceTimeout",
+    "Vendor",
+    "SecretArn",
+    "SecretRoleArn",
+    "RoleName",
+    "AccountId",
+    "Partition",
+    "OnConflict",
+    "OnDeleteError",
+    "Site",
+    "AccountTags",
+    "DisableMetricCollection",
+    "DisableResourceCollection",
+    "CloudSecurityPostureManagement",
+}
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/datadog-AbCdEf"
+KMS_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+HUB_ROLE_ARN = "arn:aws:iam::111122223333:role/registrar-secret-reader"
+ACCOUNT_ID = "444455556666"
+LAMBDA_MAX_TIMEOUT = 900
+# The write actions of Datadog's documented policy; everything else it grants must be read-only.
+DATADOG_WRITE_ACTIONS = {
+    "events:CreateEventBus",
+    "logs:DeleteSubscriptionFilter",
+    "logs:PutSubscriptionFilter",
+    "s3:PutBucketNotification",
+    "sns:Publish",
+    "support:RefreshTrustedAdvisorCheck",
+}
+READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet|Lookup|View|Select|Filter|Test|GET)")
+# IAM's limit on the inline policies of one role, whitespace not counted.
+ROLE_INLINE_POLICY_LIMIT = 10_240
+
+
+# --------------------------------------------------------------------------- the interpreter
+
+NO_VALUE = object()
+
+
+def load():
+    template, matches = decode(str(TEMPLATE))
+    assert not matches, f"template.yaml does not parse: {matches}"
+    return template
+
+
+class Stack:
+    """One deployment of the template: parameter values plus pseudo parameters."""
+
+    def __init__(self, template, partition="aws", **overrides):
+        self.template = template
+        self.values = {}
+        for name, spec in template["Parameters"].items():
+            if name in overrides:
+                self.values[name] = str(overrides.pop(name))
+            elif "Default" in spec:
+                self.values[name] = str(spec["Default"])
+        assert not overrides, f"unknown parameters {sorted(overrides)}"
+        self.values.setdefault("SecretArn", SECRET_ARN)
+        self.values.update(
+            {
+                "AWS::Partition": partition,
+                "AWS::Region": REGION_OF[partition],
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::URLSuffix": URL_SUFFIX_OF[partition],
+                "AWS::StackName": "StackSet-registrar-0b5e4b10",
+            }
+        )
+
+    # Conditions and rule functions -----------------------------------------------------
+    def truth(self, node):
+        (fn, arg), = node.items()
+        if fn == "Fn::Equals":
+            left, right = (self.scalar(a) for a in arg)
+            return left == right
+        if fn == "Fn::Not":
+            return not self.truth(arg[0])
+        if fn == "Fn::And":
+            return all(self.truth(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(self.truth(a) for a in arg)
+        if fn == "Fn::Contains":
+            return self.scalar(arg[1]) in [self.scalar(a) for a in arg[0]]
+        if fn == "Condition":
+            return self.condition(arg)
+        raise AssertionError(f"the test's interpreter does not know {fn}; teach it")
+
+    def condition(self, name):
+        return self.truth(self.template["Conditions"][name])
+
+    def scalar(self, node):
+        value = self.resolve(node)
+        assert isinstance(value, str), f"expected a string, got {value!r}"
+        return value
+
+    def rule_failures(self):
+        """The AssertDescription of every rule assertion this stack violates."""
+        failures = []
+        for rule in self.template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.truth(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.truth(assertion["Assert"]):
+                    failures.append(assertion["AssertDescription"])
+        return failures
+
+    # Values -----------------------------------------------------------------------------
+    def resolve(self, node):
+        """Evaluate the intrinsics the checks need; leave GetAtt and resource Refs symbolic."""
+        if isinstance(node, dict):
+            if len(node) == 1:
+                (fn, arg), = node.items()
+                if fn == "Ref":
+                    if arg == "AWS::NoValue":
+                        return NO_VALUE
+                    if arg in self.values:
+                        return self.values[arg]
+                    return {"Ref": str(arg)}
+                if fn == "Fn::If":
+                    name, yes, no = arg
+                    return self.resolve(yes if self.condition(name) else no)
+                if fn == "Fn::FindInMap":
+                    mapping, first, second = (self.scalar(a) for a in arg)
+                    return str(self.template["Mappings"][mapping][first][second])
+                if fn == "Fn::Sub":
+                    text, variables = (arg, {}) if isinstance(arg, str) else arg
+                    local = {k: self.scalar(v) for k, v in variables.items()}
+
+                    def substitute(match):
+                        name = match.group(1)
+                        if name in local:
+                            return local[name]
+                        assert name in self.values, f"Fn::Sub: unknown variable {name}"
+                        return self.values[name]
+
+                    return re.sub(r"\$\{([^}!]+)\}", substitute, str(text))
+                if fn == "Fn::Select":
+                    index, items = arg
+                    return self.resolve(items)[int(index)]
+                if fn == "Fn::Split":
+                    separator, text = arg
+                    return self.scalar(text).split(separator)
+            out = {}
+            for key, value in node.items():
+                value = self.resolve(value)
+                if value is not NO_VALUE:
+                    out[str(key)] = value
+            return out
+        if isinstance(node, list):
+            return [v for v in (self.resolve(item) for item in node) if v is not NO_VALUE]
+        if isinstance(node, str):
+            return str(node)
+        return node
+
+    def resources(self):
+        """The resources this stack creates, properties resolved."""
+        out = {}
+        for name, resource in self.template["Resources"].items():
+            if "Condition" in resource and not self.condition(resource["Condition"]):
+                continue
+            out[name] = self.resolve(resource)
+        return out
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements(policy_document):
+    return [dict(s) for s in policy_document["Statement"]]
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load()
+
+
+@pytest.fixture(scope="module")
+def function(template):
+    return template["Resources"]["Function"]
+
+
+@pytest.fixture(scope="module")
+def registration(template):
+    return template["Resources"]["VendorRegistration"]
+
+
+# --------------------------------------------------------------------------- cfn-lint, shape
+
+
+def test_cfn_lint_reports_nothing():
+    # Exactly `cfn-lint template.yaml`, run from the repository root, with this interpreter's cfn-lint.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_plain_cloudformation_without_transform(template):
+    # Service-managed StackSets reject any Transform (SAM included) and macros.
+    assert "Transform" not in template
+    text = TEMPLATE.read_text()
+    assert "Transform" not in re.sub(r"#.*", "", text)
+    for name, resource in template["Resources"].items():
+        assert not resource["Type"].startswith("AWS::Serverless::"), name
+        assert resource["Type"] != "AWS::CloudFormation::Macro", name
+    assert "Fn::Transform" not in json.dumps(template)
+
+
+def test_function_is_built_by_sam_for_arm64(function):
+    props = function["Properties"]
+    assert function["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert function["Metadata"]["BuildProperties"]["Binary"] == "bootstrap"
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "bootstrap"
+    # A local path (the crate root) that `sam build` / `sam package` replace with the artefact.
+    assert props["Code"] == "."
+    assert (ROOT / props["Code"] / "Cargo.toml").is_file()
+    assert props["MemorySize"] == 128
+    assert props["Timeout"] == 300
+
+
+def test_function_logs_json_to_its_own_log_group_with_retention(template, function):
+    logging = function["Properties"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["LogGroup"] == {"Ref": "FunctionLogGroup"}
+    group = template["Resources"]["FunctionLogGroup"]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert "RetentionInDays" in group["Properties"]
+    # The runtime logs the raw event (with the pre-signed ResponseURL) at TRACE: never offer it.
+    level = template["Parameters"]["LogLevel"]
+    assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    assert "TRACE" not in level["AllowedValues"] and level["Default"] == "INFO"
+
+
+def test_no_endpoint_override_or_key_material_in_the_template(template, function):
+    environment = function["Properties"].get("Environment", {}).get("Variables", {})
+    assert not [name for name in environment if name.startswith("REGISTRAR_")]
+    text = TEMPLATE.read_text()
+    assert "REGISTRAR_VENDOR_ENDPOINT" not in text
+    for name in template["Parameters"]:
+        assert not re.search(r"api.?key|app.?key|token|password", name, re.I), name
+
+
+# --------------------------------------------------------------------------- the custom resource
+
+
+def test_custom_resource_passes_exactly_the_contract(registration):
+    assert registration["Type"] == "Custom::VendorRegistration"
+    props = registration["Properties"]
+    assert set(props) <= CONTRACT_PROPERTIES, set(props) - CONTRACT_PROPERTIES
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["Function", "Arn"]}
+    expected_refs = {
+        "Vendor": "Vendor",
+        "SecretArn": "SecretArn",
+        "RoleName": "IAMRoleName",
+        "OnConflict": "OnConflict",
+        "OnDeleteError": "OnDeleteError",
+        "Site": "DatadogSite",
+        "DisableMetricCollection": "DisableMetricCollection",
+        "DisableResourceCollection": "DisableResourceCollection",
+        "CloudSecurityPostureManagement": "CloudSecurityPostureManagement",
+    }
+    for prop, parameter in expected_refs.items():
+        assert props[prop] == {"Ref": parameter}, prop
+    assert props["AccountTags"] == [{"Fn::Sub": "aws_account:${AWS::AccountId}"}]
+
+
+def test_secret_role_is_omitted_when_empty(template):
+    without = Stack(template).resources()["VendorRegistration"]["Properties"]
+    assert "SecretRoleArn" not in without
+    with_role = Stack(template, SecretRoleArn=HUB_ROLE_ARN).resources()["VendorRegistration"]["Properties"]
+    assert with_role["SecretRoleArn"] == HUB_ROLE_ARN
+
+
+def test_service_timeout_is_just_above_the_function_timeout(template, registration, function):
+    service_timeout = registration["Properties"]["ServiceTimeout"]
+    # CloudFormation types ServiceTimeout as a String.
+    assert isinstance(service_timeout, str) and service_timeout.isdigit()
+    service_timeout = int(service_timeout)
+    timeout = function["Properties"]["Timeout"]
+    max_event_age = template["Resources"]["FunctionEventInvokeConfig"]["Properties"]["MaximumEventAgeInSeconds"]
+    assert service_timeout > timeout
+    assert service_timeout <= LAMBDA_MAX_TIMEOUT, "never anywhere near the one-hour default"
+    # An event may wait in Lambda's async queue up to max_event_age before its run starts.
+    assert service_timeout >= timeout + max_event_age
+    assert service_timeout <= timeout + 120, "just above, not minutes of idle waiting"
+
+
+def test_async_retries_are_disabled(template):
+    config = template["Resources"]["FunctionEventInvokeConfig"]
+    assert config["Type"] == "AWS::Lambda::EventInvokeConfig"
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": "Function"}
+    assert props["Qualifier"] == "$LATEST"
+    assert props["MaximumRetryAttempts"] == 0
+    assert props["MaximumEventAgeInSeconds"] == 60
+
+
+def test_custom_resource_depends_on_everything_its_delete_needs(template, registration):
+    resources = template["Resources"]
+    function = resources["Function"]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    # The role carries the function's policy inline; separate policies attached to it count too.
+    needed = {role}
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            attached = as_list(props.get("RoleName", [])) + as_list(props.get("Roles", []))
+            if {"Ref": role} in attached:
+                needed.add(name)
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig" and props.get("FunctionName") == {"Ref": "Function"}:
+            needed.add(name)
+    needed.add(function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"])
+    assert {"FunctionRole", "FunctionLogGroup", "FunctionEventInvokeConfig"} <= needed
+    assert needed <= set(as_list(registration.get("DependsOn", [])))
+    assert resources[role]["Properties"]["Policies"], "the function's grants live in its role"
+
+
+# --------------------------------------------------------------------------- the function's role
+
+
+def function_grants(stack):
+    """The statements of every policy that applies to the function's role."""
+    resources = stack.resources()
+    role = resources["FunctionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role, "no managed policies: every grant is spelled out"
+    grants = []
+    for policy in role.get("Policies", []):
+        grants.extend(statements(policy["PolicyDocument"]))
+    for resource in resources.values():
+        if resource["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            props = resource["Properties"]
+            if {"Ref": "FunctionRole"} in as_list(props.get("RoleName", [])) + as_list(props.get("Roles", [])):
+                grants.extend(statements(props["PolicyDocument"]))
+    return grants
+
+
+def test_function_role_trusts_only_lambda(template):
+    trust = statements(template["Resources"]["FunctionRole"]["Properties"]["AssumeRolePolicyDocument"])
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    # The path is what the secret's resource policy and the KMS key policy match on.
+    assert template["Resources"]["FunctionRole"]["Properties"]["Path"] == "/registrar/"
+
+
+@pytest.mark.parametrize(
+    "parameters, expected_sids",
+    [
+        ({}, {"WriteOwnLogs", "ReadVendorSecret"}),
+        ({"SecretKmsKeyArn": KMS_KEY_ARN}, {"WriteOwnLogs", "ReadVendorSecret", "DecryptVendorSecret"}),
+        ({"SecretRoleArn": HUB_ROLE_ARN}, {"WriteOwnLogs", "AssumeSecretRole"}),
+    ],
+    ids=["same-account-secret", "secret-with-customer-key", "secret-through-role"],
+)
+def test_function_role_is_least_privilege(template, parameters, expected_sids):
+    stack = Stack(template, **parameters)
+    assert stack.rule_failures() == []
+    grants = function_grants(stack)
+    assert {g["Sid"] for g in grants} == expected_sids
+    expected = {
+        "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}),
+        "ReadVendorSecret": ({"secretsmanager:GetSecretValue"}, SECRET_ARN),
+        "DecryptVendorSecret": ({"kms:Decrypt"}, KMS_KEY_ARN),
+        "AssumeSecretRole": ({"sts:AssumeRole"}, HUB_ROLE_ARN),
+    }
+    for grant in grants:
+        assert grant["Effect"] == "Allow"
+        assert "NotAction" not in grant and "NotResource" not in grant
+        actions, resource = expected[grant["Sid"]]
+        assert set(as_list(grant["Action"])) == actions, grant["Sid"]
+        assert grant["Resource"] == resource, grant["Sid"]
+        assert "*" not in json.dumps(grant["Action"]), grant["Sid"]
+        if grant["Sid"] == "DecryptVendorSecret":
+            # Only through Secrets Manager, in the secret's own region, for this very secret.
+            assert grant["Condition"] == {
+                "StringEquals": {
+                    "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": SECRET_ARN,
+                }
+            }
+        else:
+            assert "Condition" not in grant, grant["Sid"]
+
+
+def test_kms_condition_follows_the_partition(template):
+    stack = Stack(
+        template,
+        partition="aws-cn",
+        SecretArn="arn:aws-cn:secretsmanager:cn-northwest-1:111122223333:secret:dd-AbCdEf",
+        SecretKmsKeyArn="arn:aws-cn:kms:cn-northwest-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    (decrypt,) = [g for g in function_grants(stack) if g["Sid"] == "DecryptVendorSecret"]
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == "secretsmanager.cn-northwest-1.amazonaws.com.cn"
+
+
+# --------------------------------------------------------------------------- parameters and rules
+
+
+def test_datadog_parameters(template):
+    params = template["Parameters"]
+    assert set(params["DatadogSite"]["AllowedValues"]) == DATADOG_SITES
+    assert len(params["DatadogSite"]["AllowedValues"]) == 9
+    assert params["DatadogSite"]["Default"] == "datadoghq.com"
+    assert params["IAMRoleName"]["Default"] == "DatadogIntegrationRole"
+    for name in ("DisableMetricCollection", "DisableResourceCollection", "CloudSecurityPostureManagement"):
+        assert params[name]["AllowedValues"] == ["true", "false"], name
+        assert params[name]["Default"] == "false", name
+    assert params["Vendor"]["AllowedValues"] == ["datadog"]
+    assert params["OnConflict"]["AllowedValues"] == ["fail", "adopt"] and params["OnConflict"]["Default"] == "fail"
+    assert params["OnDeleteError"]["AllowedValues"] == ["fail", "retain"]
+    assert params["OnDeleteError"]["Default"] == "fail"
+    assert "Default" not in params["SecretArn"], "the secret must be chosen, never defaulted"
+    assert params["SecretRoleArn"]["Default"] == "" and params["SecretKmsKeyArn"]["Default"] == ""
+
+
+@pytest.mark.parametrize(
+    "parameter, value, accepted",
+    [
+        ("SecretArn", SECRET_ARN, True),
+        ("SecretArn", "arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:a/b_c+d=e.f@g-h-123456", True),
+        ("SecretArn", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/datadog", False),
+        ("SecretArn", "registrar/datadog", False),
+        ("SecretRoleArn", "", True),
+        ("SecretRoleArn", HUB_ROLE_ARN, True),
+        ("SecretRoleArn", "arn:aws:iam::111122223333:user/someone", False),
+        ("SecretKmsKeyArn", "", True),
+        ("SecretKmsKeyArn", KMS_KEY_ARN, True),
+        ("SecretKmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("SecretKmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:alias/registrar", False),
+        ("IAMRoleName", "DatadogIntegrationRole", True),
+        ("IAMRoleName", "has space", False),
+        ("IAMRoleName", "x" * 65, False),
+    ],
+)
+def test_parameter_patterns(template, parameter, value, accepted):
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) == accepted
+    assert template["Parameters"][parameter]["ConstraintDescription"]
+
+
+def principal_cell(template, site, partition):
+    column = template["Mappings"]["PartitionKey"][partition]["Key"]
+    return str(template["Mappings"]["DatadogPrincipalAccount"][site][column])
+
+
+def test_principal_mapping_is_complete_and_well_formed(template):
+    mappings = template["Mappings"]
+    assert set(mappings["DatadogPrincipalAccount"]) == set(template["Parameters"]["DatadogSite"]["AllowedValues"])
+    assert set(mappings["PartitionKey"]) == set(PARTITIONS)
+    columns = {mappings["PartitionKey"][p]["Key"] for p in PARTITIONS}
+    for site, row in mappings["DatadogPrincipalAccount"].items():
+        assert set(row) == columns, site
+        for partition in PARTITIONS:
+            cell = principal_cell(template, site, partition)
+            assert cell == NO_PRINCIPAL or re.fullmatch(r"[0-9]{12}", cell), (site, partition, cell)
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("site", sorted(DATADOG_SITES))
+def test_rules_reject_exactly_the_sites_without_a_principal(template, site, partition):
+    stack = Stack(template, partition=partition, DatadogSite=site)
+    failures = stack.rule_failures()
+    cell = principal_cell(template, site, partition)
+    if cell == NO_PRINCIPAL:
+        assert failures, f"{site} in {partition} has no Datadog principal, yet the Rules accept it"
+        assert all(len(message) > 40 for message in failures)
+    else:
+        assert failures == []
+        trust = statements(stack.resources()["DatadogIntegrationRole"]["Properties"]["AssumeRolePolicyDocument"])
+        assert trust[0]["Principal"] == {"AWS": f"arn:{partition}:iam::{cell}:root"}
+
+
+@pytest.mark.parametrize(
+    "parameters, rejected",
+    [
+        ({"CloudSecurityPostureManagement": "true", "DisableResourceCollection": "true"}, True),
+        ({"CloudSecurityPostureManagement": "true", "DisableResourceCollection": "false"}, False),
+        ({"CloudSecurityPostureManagement": "false", "DisableResourceCollection": "true"}, False),
+        ({"SecretRoleArn": HUB_ROLE_ARN, "SecretKmsKeyArn": KMS_KEY_ARN}, True),
+        ({"SecretRoleArn": HUB_ROLE_ARN}, False),
+        ({"SecretKmsKeyArn": KMS_KEY_ARN}, False),
+    ],
+)
+def test_rules_reject_impossible_combinations(template, parameters, rejected):
+    assert bool(Stack(template, **parameters).rule_failures()) == rejected
+
+
+def test_every_rule_explains_itself(template):
+    for name, rule in template["Rules"].items():
+        for assertion in rule["Assertions"]:
+            assert len(assertion.get("AssertDescription", "")) > 40, name
+
+
+# --------------------------------------------------------------------------- the vendor's role
+
+
+def test_vendor_role_trusts_the_mapped_principal_with_the_external_id(template):
+    role = template["Resources"]["DatadogIntegrationRole"]["Properties"]
+    assert role["RoleName"] == {"Ref": "IAMRoleName"}, "the role Datadog is told about is the role created"
+    (trust,) = statements(role["AssumeRolePolicyDocument"])
+    assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"]["AWS"] == {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:iam::${PrincipalAccountId}:root",
+            {
+                "PrincipalAccountId": {
+                    "Fn::FindInMap": [
+                        "DatadogPrincipalAccount",
+                        {"Ref": "DatadogSite"},
+                        {"Fn::FindInMap": ["PartitionKey", {"Ref": "AWS::Partition"}, "Key"]},
+                    ]
+                }
+            },
+        ]
+    }
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Fn::GetAtt": ["VendorRegistration", "ExternalId"]}}}
+
+
+@pytest.mark.parametrize(
+    "parameters, security_audit",
+    [
+        ({}, True),
+        ({"CloudSecurityPostureManagement": "true"}, True),
+        ({"DisableResourceCollection": "true"}, False),
+    ],
+)
+def test_security_audit_follows_resource_collection(template, parameters, security_audit):
+    stack = Stack(template, **parameters)
+    assert stack.rule_failures() == []
+    role = stack.resources()["DatadogIntegrationRole"]["Properties"]
+    expected = ["arn:aws:iam::aws:policy/SecurityAudit"] if security_audit else []
+    assert role.get("ManagedPolicyArns", []) == expected
+
+
+def test_vendor_role_permissions_are_read_only_but_for_datadogs_documented_writes(template):
+    role = template["Resources"]["DatadogIntegrationRole"]["Properties"]
+    (policy,) = role["Policies"]
+    by_sid = {s["Sid"]: s for s in statements(policy["PolicyDocument"])}
+    assert set(by_sid) == {"DatadogReadOnly", "DatadogForwardingSetup"}
+    read_only = as_list(by_sid["DatadogReadOnly"]["Action"])
+    writes = as_list(by_sid["DatadogForwardingSetup"]["Action"])
+    assert set(writes) == DATADOG_WRITE_ACTIONS
+    not_read_only = [a for a in read_only if not READ_ONLY_ACTION.match(a)]
+    assert not_read_only == []
+    actions = read_only + writes
+    assert len(actions) == len(set(actions)), "duplicate actions"
+    assert not [a for a in actions if a == "*" or a.endswith(":*")], "no whole-service wildcards"
+    assert not [a for a in actions if a.startswith(("iam:", "sts:", "kms:", "secretsmanager:")) and a != "iam:ListAccountAliases"]
+    for statement in by_sid.values():
+        assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    size = len(json.dumps(policy["PolicyDocument"], separators=(",", ":"))) + len(policy["PolicyName"])
+    assert size < ROLE_INLINE_POLICY_LIMIT
+
+
+def test_outputs_expose_both_principals(template):
+    outputs = template["Outputs"]
+    assert outputs["VendorPrincipalAccountId"]["Value"] == {"Fn::GetAtt": ["VendorRegistration", "PrincipalAccountId"]}
+    assert "Fn::FindInMap" in outputs["TrustedPrincipalAccountId"]["Value"]
+    assert "ExternalId" not in json.dumps(outputs), "the external ID is not published as an output"
