@@ -387,3 +387,63 @@ mod tests {
         assert!(p.flag("E", false).is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Any properties: parsing never panics, and a failure always names a property.
+
+    use super::*;
+    use crate::vendor::Vendor;
+    use crate::vendor::datadog::Datadog;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
+            ".{0,80}".prop_map(Value::String),
+            prop::collection::vec(".{0,10}".prop_map(Value::String), 0..3).prop_map(Value::Array),
+            Just(serde_json::json!({"nested": ["x"]})),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "Vendor",
+            "SecretArn",
+            "SecretRoleArn",
+            "RoleName",
+            "AccountId",
+            "Partition",
+            "OnConflict",
+            "OnDeleteError",
+            "Site",
+            "AccountTags",
+            "DisableMetricCollection",
+            "DisableResourceCollection",
+            "CloudSecurityPostureManagement",
+            "Phase",
+            "RegistrationId",
+            "ServiceToken",
+            "Other",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_properties_never_panic(map in prop::collection::btree_map(key(), value(), 0..12)) {
+            let props = Properties::new(map.into_iter().collect());
+            let stack = StackArn::parse("arn:aws:cloudformation:us-east-1:123456789012:stack/s/g");
+            if let Err(e) = Common::parse(&props, stack.as_ref()) {
+                prop_assert!(e.to_string().starts_with("The "), "{e}");
+            }
+            if let Err(e) = Datadog::settings(&props) {
+                prop_assert!(e.to_string().contains(" property "), "{e}");
+            }
+        }
+    }
+}

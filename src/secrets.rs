@@ -48,12 +48,12 @@ impl SecretRef {
         {
             return Err(expected());
         }
-        if let Some(role) = &role_arn {
-            if !is_role_arn(role) {
-                return Err(format!(
-                    "accompanied by a SecretRoleArn that is an IAM role ARN (arn:aws:iam::<account>:role/<name>), not {role:?}"
-                ));
-            }
+        if let Some(role) = &role_arn
+            && !is_role_arn(role)
+        {
+            return Err(format!(
+                "accompanied by a SecretRoleArn that is an IAM role ARN (arn:aws:iam::<account>:role/<name>), not {role:?}"
+            ));
         }
         Ok(SecretRef {
             arn: arn.to_owned(),

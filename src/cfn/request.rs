@@ -331,3 +331,68 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Any event at all: parsing never panics, and one with a usable ResponseURL is always
+    //! answerable (a malformed one is answered FAILED, never left in silence).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            prop_oneof![Just("Create"), Just("Update"), Just("Delete"), Just("")]
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("RequestType".to_owned()),
+                        Just("RequestId".to_owned()),
+                        Just("StackId".to_owned()),
+                        Just("LogicalResourceId".to_owned()),
+                        Just("PhysicalResourceId".to_owned()),
+                        Just("ResourceType".to_owned()),
+                        Just("ResourceProperties".to_owned()),
+                        Just("OldResourceProperties".to_owned()),
+                        "[A-Za-z]{1,8}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_events_never_panic(event in json()) {
+            let _ = Request::parse(event, &HostAllowList::default());
+        }
+
+        #[test]
+        fn events_with_a_response_url_are_always_answerable(event in json()) {
+            let mut event = match event {
+                Value::Object(map) => map,
+                other => [("Payload".to_owned(), other)].into_iter().collect(),
+            };
+            event.insert(
+                "ResponseURL".into(),
+                "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x?X-Amz-Signature=1".into(),
+            );
+            match Request::parse(Value::Object(event), &HostAllowList::default()) {
+                Ok(_) => {}
+                Err(ParseError::Malformed(m)) => prop_assert!(!m.reason.is_empty()),
+                Err(ParseError::Unanswerable(why)) => prop_assert!(false, "unanswerable: {why}"),
+            }
+        }
+    }
+}

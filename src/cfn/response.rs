@@ -213,3 +213,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Any reason and identifiers: the body is valid JSON within 4096 bytes.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_body_fits_and_parses(reason in ".{0,6000}", id in ".{0,1500}", request_id in ".{0,200}", key in ".{0,40}", value in ".{0,300}") {
+            let envelope = Envelope { request_id, ..Envelope::default() };
+            let mut outcome = Outcome::failed(id, reason);
+            outcome.data.insert(key, value);
+            let body = Response::new(&envelope, outcome).into_body();
+            prop_assert!(body.len() <= MAX_BODY_BYTES);
+            prop_assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
+        }
+    }
+}

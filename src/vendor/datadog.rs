@@ -351,35 +351,7 @@ impl Datadog {
     }
 
     fn registration(&self, data: &Value, call: &str) -> Result<Registration, VendorError> {
-        let id = data
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| self.unreadable(call, "no account id"))?;
-        let external_id = data
-            .pointer("/attributes/auth_config/external_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.unreadable(call, "no auth_config.external_id: is the registration using access keys instead of a role?"))?;
-        let tags: Vec<&str> = data
-            .pointer("/attributes/account_tags")
-            .and_then(Value::as_array)
-            .map(|t| t.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let this_stack = self.stack_tag();
-        let owner = if tags.iter().any(|t| t.eq_ignore_ascii_case(&this_stack)) {
-            Owner::ThisStack
-        } else if let Some(other) = tags.iter().find_map(|t| t.strip_prefix(STACK_TAG_PREFIX)) {
-            Owner::OtherStack(other.to_owned())
-        } else if tags.iter().any(|t| t.eq_ignore_ascii_case(MANAGED_TAG)) {
-            Owner::OtherStack("a Registrar stack that left no name".to_owned())
-        } else {
-            Owner::Someone
-        };
-        Ok(Registration {
-            id: id.to_owned(),
-            external_id: external_id.to_owned(),
-            owner,
-        })
+        read_registration(data, &self.stack_tag()).map_err(|detail| self.unreadable(call, detail))
     }
 
     fn json(&self, answer: &Answer, call: &str) -> Result<Value, VendorError> {
@@ -411,6 +383,41 @@ impl Datadog {
             hint,
         }
     }
+}
+
+/// Reads an account config (`data` of a Datadog answer) and judges its owner by the tags:
+/// `this_stack_tag` is this stack's `registrar_stack:` tag.
+fn read_registration(data: &Value, this_stack_tag: &str) -> Result<Registration, &'static str> {
+    let id = data
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or("no account id")?;
+    let external_id = data
+        .pointer("/attributes/auth_config/external_id")
+        .and_then(Value::as_str)
+        .ok_or(
+            "no auth_config.external_id: is the registration using access keys instead of a role?",
+        )?;
+    let tags: Vec<&str> = data
+        .pointer("/attributes/account_tags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let owner = if tags.iter().any(|t| t.eq_ignore_ascii_case(this_stack_tag)) {
+        Owner::ThisStack
+    } else if let Some(other) = tags.iter().find_map(|t| t.strip_prefix(STACK_TAG_PREFIX)) {
+        Owner::OtherStack(other.to_owned())
+    } else if tags.iter().any(|t| t.eq_ignore_ascii_case(MANAGED_TAG)) {
+        Owner::OtherStack("a Registrar stack that left no name".to_owned())
+    } else {
+        Owner::Someone
+    };
+    Ok(Registration {
+        id: id.to_owned(),
+        external_id: external_id.to_owned(),
+        owner,
+    })
 }
 
 fn sensitive(key: &SecretString) -> HeaderValue {
@@ -527,6 +534,26 @@ mod tests {
     }
 
     #[test]
+    fn owners_are_judged_by_the_tags() {
+        let config = |tags: &[&str]| json!({"id": "u1", "attributes": {"account_tags": tags, "auth_config": {"external_id": "e1"}}});
+        let this = "registrar_stack:us-east-1/stackset-dd-1";
+        let owner = |tags: &[&str]| read_registration(&config(tags), this).unwrap().owner;
+        assert_eq!(owner(&["managed_by:registrar", this]), Owner::ThisStack);
+        assert_eq!(
+            owner(&[
+                "managed_by:registrar",
+                "registrar_stack:eu-west-1/stackset-dd-1"
+            ]),
+            Owner::OtherStack("eu-west-1/stackset-dd-1".into())
+        );
+        assert_eq!(owner(&["aws_account:123456789012"]), Owner::Someone);
+        assert_eq!(
+            read_registration(&json!({"id": "u1", "attributes": {}}), this).unwrap_err(),
+            "no auth_config.external_id: is the registration using access keys instead of a role?"
+        );
+    }
+
+    #[test]
     fn not_found_is_404_or_a_400_that_says_so() {
         let answer = |status, body: &str| Answer {
             status,
@@ -567,5 +594,37 @@ mod tests {
             err.contains("Site") && err.contains("us2.ddog-gov.com"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Any answer body: reading errors and registrations never panics.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_error_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..400), status in 100u16..600) {
+            let message = error_message(&body);
+            prop_assert!(!message.is_empty());
+            let _ = is_not_found(&Answer { status, headers: Default::default(), body });
+        }
+
+        #[test]
+        fn arbitrary_account_configs_never_panic(id in prop::option::of(".{0,20}"), external in prop::option::of(".{0,20}"), tags in prop::collection::vec(".{0,30}", 0..5)) {
+            let mut data = json!({"type": "account", "attributes": {"account_tags": tags, "auth_config": {}}});
+            if let Some(id) = id { data["id"] = json!(id); }
+            if let Some(external) = external { data["attributes"]["auth_config"]["external_id"] = json!(external); }
+            let _ = read_registration(&data, "registrar_stack:us-east-1/s");
+            let _ = read_registration(&json!([data]), "registrar_stack:us-east-1/s");
+        }
+
+        #[test]
+        fn arbitrary_json_error_bodies_never_panic(title in ".{0,30}", detail in ".{0,60}", plain in ".{0,30}") {
+            let body = json!({"errors": [{"title": title, "detail": detail}, plain, 7, null]}).to_string();
+            prop_assert!(!error_message(body.as_bytes()).is_empty());
+        }
     }
 }
