@@ -21,6 +21,7 @@ use crate::physical_id::{self, PhysicalId};
 use crate::props::{Common, Properties};
 use crate::secrets::{SecretJson, SecretReader};
 use crate::vendor::datadog::Datadog;
+use crate::vendor::dynatrace::Dynatrace;
 use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
 
 /// Debug builds only: set to make the work panic, to prove a panic still gets an answer.
@@ -112,22 +113,30 @@ impl Handler {
             .physical_resource_id
             .as_deref()
             .map(PhysicalId::parse);
-        // A Delete of something Registrar never made needs nothing, not even valid properties.
+        // A marker names nothing: its Delete needs no vendor call, not even valid properties.
         if request.request_type == RequestType::Delete
-            && !matches!(incoming, Some(PhysicalId::Registration(_)))
+            && matches!(incoming, Some(PhysicalId::CreateFailed))
         {
-            tracing::info!(
-                "the PhysicalResourceId names no registration of Registrar's; nothing to delete"
-            );
+            tracing::info!("the PhysicalResourceId is a failed Create's marker; nothing to delete");
             return Outcome::success(failed_id, Default::default());
         }
+        // A Delete of an id Registrar never answered looks for a registration of this stack's
+        // (see lifecycle), but can never fail: without usable properties there is nothing to
+        // look for.
+        let sweeping = request.request_type == RequestType::Delete
+            && matches!(incoming, None | Some(PhysicalId::Foreign(_)));
+        let refuse = |reason: String| {
+            if sweeping {
+                tracing::warn!(reason = %reason, "cannot look for a registration left by an unanswered Create");
+                Outcome::success(failed_id.clone(), Default::default())
+            } else {
+                Outcome::failed(failed_id.clone(), reason)
+            }
+        };
         if let Some(problem) = &self.config.problem {
-            return Outcome::failed(
-                failed_id,
-                format!(
-                    "Registrar's function is misconfigured: {problem}. Fix the function's environment variables and retry."
-                ),
-            );
+            return refuse(format!(
+                "Registrar's function is misconfigured: {problem}. Fix the function's environment variables and retry."
+            ));
         }
         #[cfg(debug_assertions)]
         if std::env::var_os(INJECT_PANIC_VAR).is_some() {
@@ -136,22 +145,22 @@ impl Handler {
         }
         let props = Properties::new(request.properties.clone());
         let Some(stack) = StackArn::parse(&envelope.stack_id) else {
-            return Outcome::failed(
-                failed_id,
-                format!(
-                    "The StackId {:?} is not a CloudFormation stack ARN.",
-                    envelope.stack_id
-                ),
-            );
+            return refuse(format!(
+                "The StackId {:?} is not a CloudFormation stack ARN.",
+                envelope.stack_id
+            ));
         };
         let common = match Common::parse(&props, Some(&stack)) {
             Ok(common) => common,
-            Err(e) => return Outcome::failed(failed_id, e.to_string()),
+            Err(e) => return refuse(e.to_string()),
         };
-        // A Delete goes to the vendor that made the registration.
+        // A Delete goes to the vendor that made the registration (or binding).
         let vendor = match &incoming {
             Some(PhysicalId::Registration(r)) if request.request_type == RequestType::Delete => {
                 r.vendor
+            }
+            Some(PhysicalId::Binding(b)) if request.request_type == RequestType::Delete => {
+                b.registration.vendor
             }
             _ => common.vendor,
         };
@@ -165,28 +174,37 @@ impl Handler {
             region: stack.region.clone(),
             stack_name: stack.name.clone(),
         };
+        let job = Job {
+            request: &request,
+            props: &props,
+            common: &common,
+            mark,
+            http,
+            progress,
+            sweeping,
+        };
         match vendor {
-            VendorKind::Datadog => {
-                Box::pin(self.run::<Datadog>(&request, &props, &common, mark, http, progress)).await
-            }
-            VendorKind::Dynatrace => Outcome::failed(
-                failed_id,
-                "The dynatrace vendor is not available in this version of Registrar.",
-            ),
+            VendorKind::Datadog => Box::pin(self.run::<Datadog>(job)).await,
+            VendorKind::Dynatrace => Box::pin(self.run::<Dynatrace>(job)).await,
         }
     }
 
-    async fn run<V: Vendor>(
-        &self,
-        request: &Request,
-        props: &Properties,
-        common: &Common,
-        mark: StackMark,
-        http: VendorHttp,
-        progress: Progress,
-    ) -> Outcome {
+    async fn run<V: Vendor>(&self, job: Job<'_>) -> Outcome {
+        let Job {
+            request,
+            props,
+            common,
+            mark,
+            http,
+            progress,
+            sweeping,
+        } = job;
         let settings = match V::settings(props) {
             Ok(settings) => settings,
+            Err(e) if sweeping => {
+                tracing::warn!(reason = %e, "cannot look for a registration left by an unanswered Create");
+                return Outcome::success(answer_id_if_lost(&request.envelope), Default::default());
+            }
             Err(e) => return Outcome::failed(answer_id_if_lost(&request.envelope), e.to_string()),
         };
         let event = Event::<V> {
@@ -200,6 +218,7 @@ impl Handler {
                 role_name: common.role_name.clone(),
                 stack: mark,
             },
+            deadline: tokio::time::Instant::now() + http.remaining(),
         };
         let endpoint = self.config.vendor_endpoint.as_ref();
         let connect = |settings: V::Settings, desired: Desired| async move {
@@ -215,6 +234,18 @@ impl Handler {
         };
         lifecycle::handle(event, connect).await
     }
+}
+
+/// A request read and checked, ready for its vendor.
+struct Job<'a> {
+    request: &'a Request,
+    props: &'a Properties,
+    common: &'a Common,
+    mark: StackMark,
+    http: VendorHttp,
+    progress: Progress,
+    /// A Delete of an id Registrar never answered: it may look, but never fail.
+    sweeping: bool,
 }
 
 /// The id to answer with when the work cannot say: the incoming one, or a Create's marker.

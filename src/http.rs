@@ -65,6 +65,18 @@ impl VendorHttp {
         self.vendor
     }
 
+    /// Time left before the deadline, for vendor-level retry loops layered on top of this
+    /// policy (e.g. waiting for IAM to propagate), which must stop before it as well.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Records what the vendor module waits for between calls, so an answer sent at the
+    /// deadline says what took the time.
+    pub fn report(&self, doing: impl Into<String>) {
+        self.progress.set(doing);
+    }
+
     /// Sends `method url`, letting `decorate` add headers and body to each attempt.
     pub async fn send(
         &self,

@@ -6,13 +6,20 @@
 //! - Update changing vendor, location, account or partition is a replacement (a new
 //!   registration and id; CloudFormation then deletes the old one). Otherwise the registration
 //!   is updated in place, or created again if it vanished. A marker id acts as Create.
-//! - Delete removes exactly the registration its id names; a marker or foreign id needs no
-//!   vendor call, and "not found" is success. What a permanent error does is `OnDeleteError`.
+//! - Delete removes exactly the registration its id names; "not found" is success, and what a
+//!   permanent error does is `OnDeleteError`. A marker id needs no vendor call. A foreign (or
+//!   missing) id means a Create whose answer CloudFormation never got or gave up on (it invents
+//!   an id when it cancels a Create still running): that Create may have registered the
+//!   account, so the Delete removes a registration marked as this stack's, waiting briefly for a
+//!   Create still in flight, and touches nothing else.
 //! - A role binding (`Phase: role-binding`, for vendors that need the role's ARN once the role
 //!   exists) binds on Create and Update, and unbinds on Delete, by the same rules.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::cfn::{Outcome, RequestType};
 use crate::physical_id::{self, BindingRef, PhysicalId, RegistrationRef};
@@ -52,7 +59,13 @@ pub struct Event<'a, V: Vendor> {
     pub common: &'a Common,
     pub settings: V::Settings,
     pub desired: Desired,
+    /// When the work must be done.
+    pub deadline: Instant,
 }
+
+/// How long a Delete of a foreign id waits for a Create still in flight to register the account.
+const SWEEP_GRACE: Duration = Duration::from_secs(10);
+const SWEEP_POLL: Duration = Duration::from_secs(2);
 
 /// Applies the rules. `connect` reads the keys and builds the vendor client; it is called only
 /// when a vendor call is needed.
@@ -70,9 +83,12 @@ where
         (RequestType::Delete, Some(PhysicalId::Binding(binding)), _) => {
             unbind(event, binding, connect).await
         }
+        (RequestType::Delete, Some(PhysicalId::Foreign(_)) | None, Phase::Registration) => {
+            sweep(event, connect).await
+        }
         (RequestType::Delete, other, _) => {
             tracing::info!(physical_id = ?other, "nothing of Registrar's to delete; no vendor call");
-            Outcome::success(event.physical_id.unwrap_or_default(), BTreeMap::new())
+            Outcome::success(failed_id(&event), BTreeMap::new())
         }
         (_, _, Phase::RoleBinding { registration_id }) => {
             let registration_id = registration_id.clone();
@@ -90,12 +106,54 @@ where
 }
 
 /// The id a failed Create or Update answers with: a marker for a Create, so that the rollback's
-/// Delete touches nothing; the incoming id for an Update, so that nothing is replaced.
+/// Delete touches nothing; the incoming id for an Update or Delete, so that nothing is replaced.
 fn failed_id<V: Vendor>(event: &Event<'_, V>) -> String {
     match (event.request_type, event.physical_id) {
-        (RequestType::Update, Some(id)) => id.to_owned(),
+        (RequestType::Update | RequestType::Delete, Some(id)) => id.to_owned(),
         _ => physical_id::create_failed(event.request_id),
     }
+}
+
+/// A Delete of an id Registrar never answered: removes this stack's registration if a Create
+/// made one (or makes one within [`SWEEP_GRACE`]), and never fails the Delete.
+async fn sweep<V, C, F>(event: Event<'_, V>, connect: C) -> Outcome
+where
+    V: Vendor,
+    C: FnOnce(V::Settings, Desired) -> F,
+    F: Future<Output = Result<V, Failure>>,
+{
+    let answer_id = failed_id(&event);
+    let until = (Instant::now() + SWEEP_GRACE).min(event.deadline);
+    let result = async {
+        let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
+        loop {
+            if let Some(registration) = vendor.find().await?
+                && registration.owner == Owner::ThisStack
+            {
+                vendor.delete(&registration.id).await?;
+                return Ok::<_, Failure>(Some(registration.id));
+            }
+            if Instant::now() + SWEEP_POLL >= until {
+                return Ok(None);
+            }
+            tokio::time::sleep(SWEEP_POLL).await;
+        }
+    }
+    .await;
+    match result {
+        Ok(Some(id)) => {
+            tracing::warn!(registration = %id, physical_id = %answer_id, "removed the registration of a Create whose answer CloudFormation did not take")
+        }
+        Ok(None) => {
+            tracing::info!(physical_id = %answer_id, "no registration of this stack's to remove")
+        }
+        Err(failure) => tracing::warn!(
+            physical_id = %answer_id,
+            error = %failure,
+            "could not check for a registration left by an unanswered Create; if one exists it is left at the vendor"
+        ),
+    }
+    Outcome::success(answer_id, BTreeMap::new())
 }
 
 /// Whether the registration lives where the event wants it (else an Update is a replacement).
@@ -524,6 +582,7 @@ mod tests {
                     stack_name: "s".into(),
                 },
             },
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(30),
         };
         let world = world.clone();
         handle(event, move |location: String, _| async move {
@@ -737,20 +796,90 @@ mod tests {
         assert_eq!(retained.status, Status::Success);
     }
 
-    #[tokio::test]
-    async fn foreign_ids_are_never_acted_on() {
+    #[tokio::test(start_paused = true)]
+    async fn a_foreign_id_removes_only_this_stacks_registration() {
         let world = Shared::default();
         let theirs = someone_elses(&world, "one");
+        let foreign = "2026/11/21/[$LATEST]abcdef";
         let outcome = run(
             &world,
             &defaults(),
             RequestType::Delete,
-            Some("2026/11/21/[$LATEST]abcdef"),
+            Some(foreign),
             "one",
         )
         .await;
         assert_eq!(outcome.status, Status::Success);
-        assert_eq!(world.lock().unwrap().connects, 0);
+        assert_eq!(outcome.physical_resource_id, foreign);
         assert_eq!(world.lock().unwrap().stored, vec![theirs]);
+
+        // CloudFormation cancelled a Create that registered the account anyway: the Delete
+        // with the id CloudFormation made up removes it.
+        let world = Shared::default();
+        run(&world, &defaults(), RequestType::Create, None, "one").await;
+        let outcome = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some("s-VendorRegistration-XYZ"),
+            "one",
+        )
+        .await;
+        assert_eq!(outcome.status, Status::Success);
+        assert!(world.lock().unwrap().stored.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_foreign_id_waits_briefly_for_a_create_in_flight() {
+        let world = Shared::default();
+        let late_create = {
+            let world = world.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                run(&world, &defaults(), RequestType::Create, None, "one").await
+            })
+        };
+        let outcome = run(&world, &defaults(), RequestType::Delete, None, "one").await;
+        assert_eq!(late_create.await.unwrap().status, Status::Success);
+        assert_eq!(outcome.status, Status::Success);
+        assert!(
+            outcome
+                .physical_resource_id
+                .starts_with("registrar:create-failed:")
+        );
+        assert!(
+            world.lock().unwrap().stored.is_empty(),
+            "the late registration was removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_delete_keeps_what_an_update_of_the_marker_made() {
+        let world = Shared::default();
+        let marker = "registrar:create-failed:req-0";
+        let made = run(
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(marker),
+            "one",
+        )
+        .await;
+        assert_eq!(made.status, Status::Success);
+        let cleanup = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(marker),
+            "one",
+        )
+        .await;
+        assert_eq!(cleanup.status, Status::Success);
+        assert_eq!(world.lock().unwrap().stored.len(), 1);
+        assert_eq!(
+            world.lock().unwrap().connects,
+            1,
+            "no vendor call for a marker"
+        );
     }
 }

@@ -174,7 +174,9 @@ impl Request {
                 return Err(malformed(format!("The request has an empty {name}.")));
             }
         }
-        if request_type != RequestType::Create && envelope.physical_resource_id.is_none() {
+        // A Delete may come without one (CloudFormation cancelled a Create still running);
+        // an Update always names what it updates.
+        if request_type == RequestType::Update && envelope.physical_resource_id.is_none() {
             return Err(malformed(format!(
                 "The {request_type} request has no PhysicalResourceId."
             )));

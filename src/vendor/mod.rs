@@ -5,6 +5,7 @@
 //! nothing of CloudFormation: [`crate::lifecycle`] decides what to call and when.
 
 pub mod datadog;
+pub mod dynatrace;
 
 use std::fmt;
 use std::future::Future;
@@ -204,13 +205,14 @@ pub trait Vendor: Sized + Send + Sync + 'static {
         async { Err(no_binding_step(Self::KIND)) }
     }
 
-    /// Undoes what [`Vendor::bind`] did for binding `scope` (idempotent).
+    /// Undoes what [`Vendor::bind`] did for binding `scope` (idempotent). Vendors without a
+    /// binding step never made one, so there is nothing to undo: a Delete must not get stuck.
     fn unbind(
         &self,
         _id: &str,
         _scope: &str,
     ) -> impl Future<Output = Result<Removal, VendorError>> + Send {
-        async { Err(no_binding_step(Self::KIND)) }
+        async { Ok(Removal::AlreadyGone) }
     }
 }
 

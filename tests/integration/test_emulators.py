@@ -1,0 +1,196 @@
+"""Self-checks of the sandbox's emulators against the recorded vendor behaviour (no binary needed).
+
+If these fail, the integration tests' verdicts about the binary cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from sandbox import DatadogEmulator, ResponseCatcher
+from sandbox.datadog import ACCOUNTS_PATH, JSONAPI
+
+API_KEY, APP_KEY = "a" * 32, "b" * 40
+
+
+def call(url: str, method: str = "GET", body: dict | bytes | None = None, headers: dict | None = None,
+         keys: bool = True) -> tuple[int, dict, bytes]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    hdrs = {"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY} if keys else {}
+    if data is not None:
+        hdrs["Content-Type"] = "application/json"
+    hdrs.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def account_body(account_id: str = "123456789012", **attrs) -> dict:
+    attributes = {"aws_account_id": account_id, "aws_partition": "aws",
+                  "auth_config": {"role_name": "DatadogIntegrationRole"}, "account_tags": ["a:b"]}
+    attributes.update(attrs)
+    return {"data": {"type": "account", "attributes": attributes}}
+
+
+@pytest.fixture
+def dd():
+    emulator = DatadogEmulator(API_KEY, APP_KEY).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def test_create_get_patch_delete_follow_the_recorded_api(dd):
+    status, headers, raw = call(dd.url + ACCOUNTS_PATH, "POST", account_body())
+    assert status == 200 and headers["Content-Type"] == JSONAPI  # 200, not 201
+    data = json.loads(raw)["data"]
+    assert data["type"] == "account" and re.fullmatch(r"[0-9a-f]{32}", data["attributes"]["auth_config"]["external_id"])
+    assert {"created_at", "modified_at"} <= set(data["attributes"])
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Period", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                 "X-RateLimit-Name"):
+        assert name in headers
+
+    status, _, raw = call(dd.url + ACCOUNTS_PATH, "POST", account_body())
+    assert status == 409 and json.loads(raw) == {"errors": [{"status": "409", "title": "Account already exists",
+                                                              "detail": "AWS account with provided id already exists"}]}
+
+    status, _, raw = call(dd.url + ACCOUNTS_PATH + "?aws_account_id=123456789012")
+    assert status == 200 and [d["id"] for d in json.loads(raw)["data"]] == [data["id"]]
+    status, _, raw = call(dd.url + ACCOUNTS_PATH + "?aws_account_id=210987654321")
+    assert status == 200 and json.loads(raw) == {"data": []}
+
+    patch = {"data": {"type": "account", "attributes": {"aws_account_id": "123456789012",
+                                                        "auth_config": {"role_name": "Other"},
+                                                        "metrics_config": {"enabled": False}}}}
+    status, _, raw = call(f"{dd.url}{ACCOUNTS_PATH}/{data['id']}", "PATCH", patch)
+    patched = json.loads(raw)["data"]["attributes"]
+    assert status == 200
+    external_id = data["attributes"]["auth_config"]["external_id"]
+    assert patched["auth_config"] == {"role_name": "Other", "external_id": external_id}
+    assert patched["metrics_config"]["enabled"] is False and patched["metrics_config"]["automute_enabled"] is True
+    assert patched["account_tags"] == ["a:b"]
+
+    status, _, raw = call(f"{dd.url}{ACCOUNTS_PATH}/{data['id']}", "DELETE")
+    assert status == 204 and raw == b""
+    status, _, raw = call(f"{dd.url}{ACCOUNTS_PATH}/{data['id']}", "DELETE")
+    assert status == 404 and json.loads(raw)["errors"][0]["title"] == "Account not found"
+    dd.set_not_found_style("400")
+    status, _, raw = call(f"{dd.url}{ACCOUNTS_PATH}/{data['id']}", "GET")
+    assert status == 400 and "does not exist" in raw.decode()
+
+
+@pytest.mark.parametrize("attrs", [
+    {"aws_account_id": None}, {"auth_config": {}}, {"aws_partition": "aws-moon"},
+    {"metrics_config": {"enabled": "false"}}, {"account_tags": "a:b"},
+])
+def test_invalid_bodies_get_400(dd, attrs):
+    body = account_body()
+    for key, value in attrs.items():
+        if value is None:
+            del body["data"]["attributes"][key]
+        else:
+            body["data"]["attributes"][key] = value
+    status, _, raw = call(dd.url + ACCOUNTS_PATH, "POST", body)
+    assert status == 400 and json.loads(raw)["errors"][0]["status"] == "400"
+    wrong_type = account_body()
+    wrong_type["data"]["type"] = "accounts"
+    assert call(dd.url + ACCOUNTS_PATH, "POST", wrong_type)[0] == 400
+
+
+def test_auth_rate_limit_and_faults(dd):
+    assert call(dd.url + ACCOUNTS_PATH, keys=False)[:1] == (403,)
+    assert json.loads(call(dd.url + ACCOUNTS_PATH, headers={"DD-API-KEY": "wrong"})[2]) == {"errors": ["Forbidden"]}
+
+    # Align to the start of a calendar window so both requests fall in the same one.
+    time.sleep(2 - time.time() % 2 + 0.05)
+    dd.set_rate_limit(1, period_s=2)
+    assert call(dd.url + ACCOUNTS_PATH)[0] == 200
+    status, headers, raw = call(dd.url + ACCOUNTS_PATH)
+    assert status == 429 and json.loads(raw) == {"errors": ["Rate limit exceeded"]}
+    assert headers["X-RateLimit-Remaining"] == "0" and 1 <= int(headers["X-RateLimit-Reset"]) <= 2
+    assert dd.counters.rate_limited == 1
+    dd.set_rate_limit(None)
+
+    dd.add_fault("POST", ACCOUNTS_PATH, [{"status": 500}, {"status": 429, "headers": {"X-RateLimit-Reset": "7"}},
+                                         {"malformed": True}, {"latency_ms": 200}])
+    assert call(dd.url + ACCOUNTS_PATH, "POST", account_body())[0] == 500
+    status, headers, _ = call(dd.url + ACCOUNTS_PATH, "POST", account_body())
+    assert status == 429 and headers["X-RateLimit-Reset"] == "7"
+    status, _, raw = call(dd.url + ACCOUNTS_PATH, "POST", account_body())
+    assert status == 200
+    with pytest.raises(ValueError):
+        json.loads(raw)
+    started = time.monotonic()
+    assert call(dd.url + ACCOUNTS_PATH, "POST", account_body())[0] == 200
+    assert time.monotonic() - started >= 0.2
+    dd.add_fault("*", "/api/", [{"close": True}])
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        call(dd.url + ACCOUNTS_PATH)
+    assert [r.status for r in dd.requests_matching("POST")] == [500, 429, 200, 200]
+
+
+def test_hanging_connections_end_when_the_emulator_stops():
+    emulator = DatadogEmulator(API_KEY, APP_KEY).start()
+    emulator.add_fault("*", "/api/", [{"hang": True}], repeat=True)
+    import threading
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(_safe_call(emulator.url + ACCOUNTS_PATH)))
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    emulator.stop()
+    thread.join(5)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+
+
+def _safe_call(url: str):
+    try:
+        return call(url)
+    except Exception as err:  # noqa: BLE001
+        return err
+
+
+def test_control_api_seeds_and_reports(dd):
+    status, _, raw = call(dd.url + "/_sandbox/accounts", "POST", {"aws_account_id": "123456789012",
+                                                                  "account_tags": ["team:x"]}, keys=False)
+    assert status == 200
+    status, _, raw = call(dd.url + "/_sandbox/state", keys=False)
+    state = json.loads(raw)
+    assert [a["attributes"]["account_tags"] for a in state["accounts"]] == [["team:x"]]
+    assert dd.requests == []  # control calls are not API traffic
+
+
+def test_response_catcher_records_exactly_what_arrived():
+    catcher = ResponseCatcher().start()
+    try:
+        issued = catcher.issue()
+        req = urllib.request.Request(issued.url, data=b'{"Status":"SUCCESS"}', method="PUT",
+                                     headers={"Content-Type": ""})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        record = catcher.wait_for(issued.token, timeout=1)
+        assert record is not None and record.content_type == "" and record.raw_query == issued.raw_query
+        assert record.body_json == {"Status": "SUCCESS"}
+        # Wrong signature: S3 refuses.
+        bad = urllib.request.Request(issued.url.replace(issued.signature, "0" * 64), data=b"{}", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(bad, timeout=5)
+        assert err.value.code == 403 and b"SignatureDoesNotMatch" in err.value.read()
+        catcher.add_faults([{"status": 503}])
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(issued.url, data=b"{}", method="PUT"), timeout=5)
+        assert err.value.code == 503
+        assert [r.served_status for r in catcher.records(issued.token)] == [200, 403, 503]
+        assert catcher.wait_for("no-such-token", timeout=0.1) is None
+    finally:
+        catcher.stop()

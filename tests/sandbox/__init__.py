@@ -1,0 +1,36 @@
+"""Local sandbox for Registrar: the real `bootstrap` binary in a world of emulators.
+
+Nothing here reaches AWS or a vendor. The pieces, one job per module:
+- `httpd`       threaded HTTP server on 127.0.0.1 with clean, bounded shutdown
+- `datadog`     Datadog v2 AWS-integration API emulator with fault injection
+- `dynatrace`   Dynatrace environment emulator: AWS connections, monitoring configurations, faults
+- `responses`   the pre-signed S3 ResponseURL stand-in that records CloudFormation responses
+- `runtime_api` the Lambda Runtime API (2018-06-01)
+- `function`    runs the binary like Lambda: env from scratch, timeout kill, freeze, logs
+- `aws`         moto_server subprocess (Secrets Manager, STS, IAM) and boto3 helpers
+- `events`      realistic CloudFormation custom-resource events
+- `blackhole`   an endpoint that accepts requests and never answers
+- `hygiene`     scanning logs and responses for secret values
+- `harness`     the `Sandbox` context manager tying them together
+- `demo`        `make demo`: Create → Update → Delete through the real binary
+- `dynatrace_demo` `make demo VENDOR=dynatrace`: registration → role binding → Update → Delete
+
+Typical use::
+
+    with Sandbox() as sb:
+        arn = sb.datadog_secret()
+        stack = sb.stack()
+        inv = sb.invoke(stack.create(sb.datadog_props(arn)))
+        assert inv.status == "SUCCESS"
+"""
+
+from .aws import MotoServer
+from .datadog import DatadogEmulator
+from .dynatrace import DynatraceEmulator
+from .events import Stack
+from .function import Function, Invocation
+from .harness import Sandbox, bootstrap_path
+from .responses import ResponseCatcher
+
+__all__ = ["DatadogEmulator", "DynatraceEmulator", "Function", "Invocation", "MotoServer", "ResponseCatcher",
+           "Sandbox", "Stack", "bootstrap_path"]

@@ -1,0 +1,567 @@
+"""Emulator of Datadog's v2 AWS-integration API (one Datadog site = one organisation).
+
+Faithful to shared/reference/datadog.md §2 where it records real behaviour:
+- `GET/POST /api/v2/integration/aws/accounts`, `GET/PATCH/DELETE .../accounts/{id}`;
+  POST answers **200** (not 201) with a server-generated 32-hex `external_id`,
+  DELETE answers 204 with no body, responses are `application/vnd.api+json`.
+- Error bodies follow the *recorded* responses, not the OpenAPI spec
+  (`{"errors":["string"]}`): 409 and 404 are JSON:API error objects. Where the
+  docs and the recordings disagree the recordings win (comments mark the spots).
+- "Not found" can come back as 404 or as Datadog's alternative 400 whose detail
+  says "does not exist" (see `not_found_style`).
+- Auth with `DD-API-KEY` + `DD-APPLICATION-KEY`, else 403 `{"errors":["Forbidden"]}`.
+- An organisation-wide, calendar-aligned fixed-window rate limit (off unless
+  `set_rate_limit`) with the documented `X-RateLimit-*` headers on every API answer.
+
+Test control (plain Python methods, since the tests run in-process, plus a small
+HTTP control API under `/_sandbox/` for the demo and manual poking):
+seed accounts made "by someone else", read state, inject faults (status codes,
+429 with headers, latency, hang, malformed body, dropped connection, random 5xx),
+switch the not-found style, reset. Every API request is logged with its headers
+and body, and counters are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .httpd import CLOSE, HANG, BackgroundServer, Reply, Request
+
+ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
+NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+JSONAPI = "application/vnd.api+json"
+RATE_LIMIT_NAME = "integration_aws_accounts"
+# When the limiter is off the headers are still sent (Datadog always sends them),
+# with a nominal limit so large that a well-behaved client never throttles itself.
+NOMINAL_LIMIT, NOMINAL_PERIOD = 100_000, 60
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+_BOOL_FIELDS = {
+    "metrics_config": ("enabled", "automute_enabled", "collect_cloudwatch_alarms", "collect_custom_metrics"),
+    "resources_config": ("cloud_security_posture_management_collection", "extended_collection"),
+}
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _jsonapi_error(status: int, title: str, detail: str) -> dict:
+    return {"errors": [{"status": str(status), "title": title, "detail": detail}]}
+
+
+def default_attributes() -> dict:
+    """What Datadog fills in for a new account config when the request leaves it out."""
+    return {
+        "account_tags": [],
+        "aws_partition": "aws",
+        "aws_regions": {"include_all": True},
+        "logs_config": {"lambda_forwarder": {"lambdas": [], "sources": []}},
+        "metrics_config": {
+            "enabled": True,
+            "automute_enabled": True,
+            "collect_cloudwatch_alarms": False,
+            "collect_custom_metrics": False,
+            "namespace_filters": {"exclude_only": ["AWS/SQS", "AWS/ElasticMapReduce", "AWS/Usage"]},
+            "tag_filters": [],
+        },
+        "resources_config": {"cloud_security_posture_management_collection": False, "extended_collection": True},
+        "traces_config": {"xray_services": {"include_only": []}},
+    }
+
+
+@dataclass
+class LoggedRequest:
+    """One request the emulator received, and what it answered."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    received_at: float
+    status: int | None = None  # None: no answer (hang / dropped connection)
+    fault: dict | None = None  # the injected fault step that shaped the answer, if any
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        import urllib.parse
+        return urllib.parse.parse_qs(self.raw_query, keep_blank_values=True)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8")) if self.body else None
+
+
+@dataclass
+class FaultRule:
+    """Steps served, in order, to requests matching method and path prefix."""
+
+    method: str  # "*" for any
+    path_prefix: str
+    steps: list[dict]
+    repeat: bool = False  # keep serving the last step forever
+    served: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method == "*" or self.method.upper() == method) and path.startswith(self.path_prefix)
+
+
+def take_fault_step(rules: list[FaultRule], method: str, path: str) -> dict | None:
+    """The next step of the first rule matching `method` and `path` (caller holds the lock); a
+    rule is dropped once its steps are served, except that a `repeat` rule serves its last step
+    forever."""
+    for rule in rules:
+        if rule.matches(method, path):
+            if rule.repeat and len(rule.steps) == 1:
+                step = rule.steps[0]
+            else:
+                step = rule.steps.pop(0)
+                if not rule.steps:
+                    rules.remove(rule)
+            rule.served += 1
+            return step
+    return None
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    rate_limited: int = 0  # 429s served by the rate limiter (not injected ones)
+    faults_served: int = 0
+    forbidden: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+class DatadogEmulator:
+    """One Datadog site's organisation, served over HTTP on 127.0.0.1."""
+
+    def __init__(self, api_key: str, app_key: str, site: str = "datadoghq.com",
+                 not_found_style: str = "404", seed: int | None = None) -> None:
+        self.api_key = api_key
+        self.app_key = app_key
+        self.site = site
+        self._lock = threading.RLock()
+        self._random = random.Random(seed)
+        self._server = BackgroundServer(self, name=f"datadog-{site}")
+        self._not_found_style = "404"
+        self.set_not_found_style(not_found_style)
+        self.reset()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "DatadogEmulator":
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def reset(self) -> None:
+        """Forget accounts, faults, logs, counters; rate limit and error rate off."""
+        with self._lock:
+            self._accounts: dict[str, dict] = {}
+            self._faults: list[FaultRule] = []
+            self.requests: list[LoggedRequest] = []
+            self.counters = Counters()
+            self._error_rate = 0.0
+            self._limit: int | None = None
+            self._period = NOMINAL_PERIOD
+            self._window: tuple[int, int] = (-1, 0)  # (window index, requests counted)
+
+    # ------------------------------------------------------------------ test control
+    def set_not_found_style(self, style: str) -> None:
+        """'404' (recorded DELETE answer) or '400' (Datadog's 'does not exist' variant)."""
+        if style not in ("404", "400"):
+            raise ValueError("not_found_style must be '404' or '400'")
+        self._not_found_style = style
+
+    def set_rate_limit(self, limit: int | None, period_s: int = 10) -> None:
+        """Organisation-wide limit of `limit` API requests per calendar-aligned `period_s` window."""
+        with self._lock:
+            self._limit = limit
+            self._period = period_s if limit is not None else NOMINAL_PERIOD
+            self._window = (-1, 0)
+
+    def set_error_rate(self, rate: float, seed: int | None = None) -> None:
+        """Answer this fraction of API requests with a random 5xx (load tests); `seed` for repeatability."""
+        with self._lock:
+            self._error_rate = rate
+            if seed is not None:
+                self._random.seed(seed)
+
+    def add_fault(self, method: str, path_prefix: str, steps: list[dict], repeat: bool = False) -> FaultRule:
+        """Queue fault steps for requests matching `method` ("*" = any) and `path_prefix`.
+
+        Steps: {"status": 500} (JSON error body; "body"/"headers" optional),
+        {"status": 429, "headers": {...}}, {"latency_ms": N} (then serve normally),
+        {"hang": True}, {"malformed": True}, {"close": True} (drop the connection unanswered),
+        {"drop_response": True} (do the work, then drop the connection: the answer is lost),
+        {"garble_response": True} (do the work, then answer 200 with a body that is not JSON).
+        """
+        rule = FaultRule(method, path_prefix, [dict(s) for s in steps], repeat)
+        if not rule.steps:
+            raise ValueError("a fault rule needs at least one step")
+        with self._lock:
+            self._faults.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def seed_account(self, aws_account_id: str, role_name: str = "DatadogIntegrationRole",
+                     account_tags: list[str] | None = None, **attributes: Any) -> dict:
+        """Register an account directly (as someone else would have); returns the response `data`."""
+        attrs = {"aws_account_id": aws_account_id, "auth_config": {"role_name": role_name},
+                 "account_tags": list(account_tags or [])}
+        attrs.update(attributes)
+        with self._lock:
+            data = self._create(attrs)
+        return copy.deepcopy(data)
+
+    def accounts(self) -> list[dict]:
+        """Every account config the organisation holds, as API `data` objects (copies)."""
+        with self._lock:
+            return copy.deepcopy(list(self._accounts.values()))
+
+    def account(self, config_id: str) -> dict | None:
+        with self._lock:
+            data = self._accounts.get(config_id)
+            return copy.deepcopy(data) if data else None
+
+    def find(self, aws_account_id: str) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy([a for a in self._accounts.values()
+                                  if a["attributes"]["aws_account_id"] == aws_account_id])
+
+    def remove_account(self, config_id: str) -> None:
+        """Delete a config out of band (someone clicked 'remove' in the Datadog UI)."""
+        with self._lock:
+            del self._accounts[config_id]
+
+    def requests_matching(self, method: str = "*", path_prefix: str = "/api/") -> list[LoggedRequest]:
+        with self._lock:
+            return [r for r in self.requests
+                    if (method == "*" or r.method == method.upper()) and r.path.startswith(path_prefix)]
+
+    def mutating_requests(self) -> list[LoggedRequest]:
+        return [r for r in self.requests_matching() if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+
+    # ------------------------------------------------------------------ HTTP
+    def handle(self, request: Request, server: BackgroundServer) -> Any:
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        entry = LoggedRequest(request.method, request.path, request.raw_query, request.headers,
+                              request.body, request.received_at)
+        with self._lock:
+            self.requests.append(entry)
+            self.counters.requests += 1
+            step = self._next_fault(request)
+        if step is not None:
+            entry.fault = step
+            self.counters.faults_served += 1
+            if "latency_ms" in step:
+                if server.stopping.wait(step["latency_ms"] / 1000.0):
+                    return CLOSE
+            elif step.get("hang"):
+                return HANG
+            elif step.get("close"):
+                return CLOSE
+            elif step.get("malformed"):
+                return self._finish(entry, Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"data\":",
+                                                 {"Content-Type": JSONAPI}))
+            elif "status" in step:
+                return self._finish(entry, self._fault_reply(step))
+        with self._lock:
+            if self._error_rate and self._random.random() < self._error_rate:
+                status = self._random.choice((500, 502, 503))
+                message = "Internal Server Error" if status == 500 else "Service Unavailable"
+                return self._finish(entry, Reply.json(status, {"errors": [message]}))
+        if request.header("DD-API-KEY") != self.api_key or request.header("DD-APPLICATION-KEY") != self.app_key:
+            self.counters.forbidden += 1
+            return self._finish(entry, Reply.json(403, {"errors": ["Forbidden"]}))
+        with self._lock:
+            limited, rl_headers = self._rate_limit()
+            if limited:
+                self.counters.rate_limited += 1
+                return self._finish(entry, Reply.json(429, {"errors": ["Rate limit exceeded"]}, headers=rl_headers))
+            reply = self._route(request)
+        reply.headers.update(rl_headers)
+        self._finish(entry, reply)
+        if step is not None and step.get("drop_response"):
+            return CLOSE
+        if step is not None and step.get("garble_response"):
+            return Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"data\":", {"Content-Type": JSONAPI})
+        return reply
+
+    def _finish(self, entry: LoggedRequest, reply: Reply) -> Reply:
+        entry.status = reply.status
+        with self._lock:
+            self.counters.by_status[reply.status] = self.counters.by_status.get(reply.status, 0) + 1
+        return reply
+
+    def _next_fault(self, request: Request) -> dict | None:
+        return take_fault_step(self._faults, request.method, request.path)
+
+    def _fault_reply(self, step: dict) -> Reply:
+        status = int(step["status"])
+        headers = {str(k): str(v) for k, v in (step.get("headers") or {}).items()}
+        if "body" in step:
+            body = step["body"]
+            if isinstance(body, bytes):
+                raw = body
+            else:
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            return Reply(status, raw, {"Content-Type": step.get("content_type", "application/json"), **headers})
+        if status == 429:
+            # Injected 429s carry the documented header set; the step's headers win.
+            rl = {"X-RateLimit-Limit": "100", "X-RateLimit-Period": "10", "X-RateLimit-Remaining": "0",
+                  "X-RateLimit-Reset": "1", "X-RateLimit-Name": RATE_LIMIT_NAME}
+            rl.update(headers)
+            return Reply.json(429, {"errors": ["Rate limit exceeded"]}, headers=rl)
+        if status >= 500:
+            return Reply.json(status, {"errors": ["Internal Server Error"]}, headers=headers)
+        if status == 403:
+            return Reply.json(403, {"errors": ["Forbidden"]}, headers=headers)
+        return Reply.json(status, _jsonapi_error(status, "Error", f"injected {status}"), JSONAPI, headers)
+
+    def _rate_limit(self) -> tuple[bool, dict[str, str]]:
+        """Calendar-aligned fixed window: windows start at multiples of the period (epoch seconds)."""
+        now = time.time()
+        period = self._period
+        index = int(now // period)
+        reset = max(1, int(period - (now % period) + 0.999))  # whole seconds until the window ends
+        limit = self._limit if self._limit is not None else NOMINAL_LIMIT
+        win_index, count = self._window
+        if win_index != index:
+            count = 0
+        limited = self._limit is not None and count >= self._limit
+        if not limited:
+            count += 1
+        self._window = (index, count)
+        return limited, {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Period": str(period),
+            "X-RateLimit-Remaining": str(max(0, limit - count)),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Name": RATE_LIMIT_NAME,
+        }
+
+    # ------------------------------------------------------------------ API routes
+    def _route(self, request: Request) -> Reply:
+        path, method = request.path, request.method
+        if path == ACCOUNTS_PATH:
+            if method == "GET":
+                return self._list(request)
+            if method == "POST":
+                return self._post(request)
+            return Reply.json(405, {"errors": ["Method Not Allowed"]})
+        if path.startswith(ACCOUNTS_PATH + "/") and path.count("/") == ACCOUNTS_PATH.count("/") + 1:
+            config_id = path.rsplit("/", 1)[1]
+            if method == "GET":
+                return self._get(config_id)
+            if method == "PATCH":
+                return self._patch(config_id, request)
+            if method == "DELETE":
+                return self._delete(config_id)
+            return Reply.json(405, {"errors": ["Method Not Allowed"]})
+        if path == NEW_EXTERNAL_ID_PATH and method == "POST":
+            return Reply.json(200, {"data": {"id": "external_id", "type": "external_id",
+                                             "attributes": {"external_id": uuid.uuid4().hex}}}, JSONAPI)
+        return Reply.json(404, {"errors": ["Not Found"]})
+
+    def _not_found(self, config_id: str) -> Reply:
+        if self._not_found_style == "400":
+            # Datadog's alternative answer, treated as NotFound by DataDog/datadog-cloudformation-resources
+            # (handlers.py checks for "does not exist" in the errors).
+            return Reply.json(400, _jsonapi_error(400, "Bad Request",
+                                                  f"AWS account config {config_id} does not exist"), JSONAPI)
+        # Recorded 404 body (cassette for DELETE of an unknown id).
+        return Reply.json(404, _jsonapi_error(404, "Account not found",
+                                              "AWS account with provided id is not integrated"), JSONAPI)
+
+    def _list(self, request: Request) -> Reply:
+        wanted = request.query.get("aws_account_id", [None])[0]
+        data = [a for a in self._accounts.values()
+                if wanted is None or a["attributes"]["aws_account_id"] == wanted]
+        return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)
+
+    def _get(self, config_id: str) -> Reply:
+        data = self._accounts.get(config_id)
+        if data is None:
+            return self._not_found(config_id)
+        return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)
+
+    def _delete(self, config_id: str) -> Reply:
+        if config_id not in self._accounts:
+            return self._not_found(config_id)
+        del self._accounts[config_id]
+        self.counters.deleted += 1
+        return Reply(204)
+
+    def _parse_body(self, request: Request, creating: bool) -> tuple[dict | None, Reply | None]:
+        def bad(detail: str) -> tuple[None, Reply]:
+            return None, Reply.json(400, _jsonapi_error(400, "Bad Request", detail), JSONAPI)
+
+        try:
+            body = request.json()
+        except (ValueError, UnicodeDecodeError):
+            return bad("request body is not valid JSON")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return bad("missing required field 'data'")
+        if data.get("type") != "account":
+            return bad("data.type must be 'account'")
+        attrs = data.get("attributes")
+        if not isinstance(attrs, dict):
+            return bad("missing required field 'data.attributes'")
+        account_id = attrs.get("aws_account_id")
+        if not isinstance(account_id, str) or not account_id:
+            return bad("missing required field 'aws_account_id'")
+        if not _ACCOUNT_ID_RE.match(account_id):
+            return bad("aws_account_id must be a 12-digit AWS account ID")
+        if "aws_partition" in attrs and attrs["aws_partition"] not in PARTITIONS:
+            return bad(f"aws_partition must be one of {', '.join(PARTITIONS)}")
+        auth = attrs.get("auth_config")
+        if creating or auth is not None:
+            if not isinstance(auth, dict):
+                return bad("missing required field 'auth_config'")
+            if creating and not (isinstance(auth.get("role_name"), str) and auth["role_name"]) \
+                    and not auth.get("access_key_id"):
+                return bad("missing required field 'auth_config.role_name'")
+            if "role_name" in auth and not (isinstance(auth["role_name"], str) and auth["role_name"]):
+                return bad("auth_config.role_name must be a non-empty string")
+        tags = attrs.get("account_tags")
+        if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            return bad("account_tags must be a list of strings")
+        for section, names in _BOOL_FIELDS.items():
+            value = attrs.get(section)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                return bad(f"{section} must be an object")
+            for name in names:
+                if name in value and not isinstance(value[name], bool):
+                    return bad(f"{section}.{name} must be a boolean")
+        return attrs, None
+
+    def _post(self, request: Request) -> Reply:
+        attrs, error = self._parse_body(request, creating=True)
+        if error:
+            return error
+        if any(a["attributes"]["aws_account_id"] == attrs["aws_account_id"] for a in self._accounts.values()):
+            # Recorded body (cassette "Create account config returns Conflict").
+            return Reply.json(409, _jsonapi_error(409, "Account already exists",
+                                                  "AWS account with provided id already exists"), JSONAPI)
+        data = self._create(attrs)
+        self.counters.created += 1
+        # 200, not 201 (datadog.md §2.3).
+        return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)
+
+    def _create(self, attrs: dict) -> dict:
+        merged = default_attributes()
+        for key, value in copy.deepcopy(attrs).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
+        auth = dict(merged.get("auth_config") or {})
+        auth.setdefault("external_id", uuid.uuid4().hex)  # Datadog generates it: 32 hex
+        merged["auth_config"] = auth
+        stamp = _now_iso()
+        merged["created_at"] = stamp
+        merged["modified_at"] = stamp
+        config_id = str(uuid.uuid4())
+        data = {"id": config_id, "type": "account", "attributes": merged}
+        self._accounts[config_id] = data
+        return data
+
+    def _patch(self, config_id: str, request: Request) -> Reply:
+        current = self._accounts.get(config_id)
+        if current is None:
+            return self._not_found(config_id)
+        attrs, error = self._parse_body(request, creating=False)
+        if error:
+            return error
+        stored = current["attributes"]
+        external_id = stored["auth_config"].get("external_id")
+        # Merge per top-level attribute: absent attributes are kept; an object attribute
+        # is merged key by key; lists and scalars are replaced. Whether Datadog merges or
+        # resets nested sub-fields is unverified (datadog.md §6): this is the lenient reading.
+        for key, value in copy.deepcopy(attrs).items():
+            if key in ("created_at", "modified_at"):
+                continue
+            if isinstance(value, dict) and isinstance(stored.get(key), dict):
+                stored[key].update(value)
+            else:
+                stored[key] = value
+        # The recorded PATCH with auth_config {role_name} kept the external_id.
+        if external_id and not stored["auth_config"].get("external_id"):
+            stored["auth_config"]["external_id"] = external_id
+        stored["modified_at"] = _now_iso()
+        self.counters.updated += 1
+        return Reply.json(200, {"data": copy.deepcopy(current)}, JSONAPI)
+
+    # ------------------------------------------------------------------ HTTP control API
+    def _control(self, request: Request) -> Reply:
+        path, method = request.path, request.method
+        try:
+            body = request.json() if request.body else {}
+        except ValueError:
+            return Reply.json(400, {"error": "body is not JSON"})
+        if path == "/_sandbox/state" and method == "GET":
+            with self._lock:
+                state = {"site": self.site, "accounts": copy.deepcopy(list(self._accounts.values())),
+                         "counters": self.counters.__dict__.copy(),
+                         "faults": [r.__dict__.copy() for r in self._faults]}
+            state["counters"]["by_status"] = {str(k): v for k, v in state["counters"]["by_status"].items()}
+            return Reply.json(200, state)
+        if path == "/_sandbox/accounts" and method == "POST":
+            aws_account_id = body.pop("aws_account_id", None)
+            if not aws_account_id:
+                return Reply.json(400, {"error": "aws_account_id is required"})
+            return Reply.json(200, {"data": self.seed_account(aws_account_id, **body)})
+        if path.startswith("/_sandbox/accounts/") and method == "DELETE":
+            try:
+                self.remove_account(path.rsplit("/", 1)[1])
+            except KeyError:
+                return Reply.json(404, {"error": "no such account"})
+            return Reply(204)
+        if path == "/_sandbox/faults" and method == "POST":
+            self.add_fault(body.get("method", "*"), body.get("path_prefix", "/api/"), body.get("steps", []),
+                           bool(body.get("repeat", False)))
+            return Reply.json(200, {"ok": True})
+        if path == "/_sandbox/rate-limit" and method == "POST":
+            self.set_rate_limit(body.get("limit"), int(body.get("period", 10)))
+            return Reply.json(200, {"ok": True})
+        if path == "/_sandbox/reset" and method == "POST":
+            self.reset()
+            return Reply.json(200, {"ok": True})
+        return Reply.json(404, {"error": "unknown control endpoint"})
+
+
+def is_uuid(value: str) -> bool:
+    return bool(_UUID_RE.match(value))
