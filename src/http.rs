@@ -175,7 +175,7 @@ fn rate_limit_wait(headers: &HeaderMap, throttled: u32) -> Option<Duration> {
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+            .map(delay_until)
     };
     let reset = seconds("x-ratelimit-reset").or_else(|| seconds("retry-after"))?;
     let window = seconds("x-ratelimit-period")
@@ -183,6 +183,24 @@ fn rate_limit_wait(headers: &HeaderMap, throttled: u32) -> Option<Duration> {
         .max(Duration::from_secs(1));
     let spread = window * (1 << throttled.clamp(1, 4).saturating_sub(1));
     Some(reset + random_up_to(spread))
+}
+
+/// A rate-limit header value as a delay. Datadog sends seconds until the reset; some APIs
+/// (older Dynatrace ones among them) send the reset's time since the epoch, in seconds,
+/// milliseconds or microseconds. A value too large to be a delay is read as such a time.
+fn delay_until(value: f64) -> Duration {
+    const LONGEST_DELAY: f64 = 3600.0;
+    let epoch_seconds = match value {
+        v if v < 1e9 => return Duration::from_secs_f64(v.min(LONGEST_DELAY)),
+        v if v < 1e11 => v,
+        v if v < 1e14 => v / 1e3,
+        v => v / 1e6,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    Duration::from_secs_f64((epoch_seconds - now).clamp(0.0, LONGEST_DELAY))
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -237,6 +255,32 @@ mod tests {
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(rate_limit_wait(&h, 1), None);
+    }
+
+    #[test]
+    fn resets_given_as_epoch_times_are_read_as_such() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let in_five = now + Duration::from_secs(5);
+        for value in [
+            in_five.as_secs() as f64,
+            in_five.as_millis() as f64,
+            in_five.as_micros() as f64,
+        ] {
+            let delay = delay_until(value);
+            assert!(
+                delay > Duration::from_secs(3) && delay <= Duration::from_secs(5),
+                "{value}: {delay:?}"
+            );
+        }
+        assert_eq!(
+            delay_until((now.as_secs() - 60) as f64),
+            Duration::ZERO,
+            "a reset in the past"
+        );
+        assert_eq!(delay_until(7.0), Duration::from_secs(7));
+        assert_eq!(delay_until(86_400.0), Duration::from_secs(3600));
     }
 
     #[test]
