@@ -5,9 +5,13 @@ The template is parsed with cfn-lint's own decoder (it understands the short tag
 small interpreter below, so the assertions are about what CloudFormation would actually create
 for given parameters, not about how the YAML happens to be written.
 
-The Datadog principal table is compared with the Rust code by `cargo test --test template`;
-here it is compared with the Rules (every "no principal" cell must be rejected at deploy time,
-every other cell accepted).
+The vendor principal tables are compared with the Rust code by `cargo test --test template`;
+here they are compared with the Rules (every Datadog "no principal" cell, and every partition
+Dynatrace does not serve, must be rejected at deploy time, everything else accepted) and with the
+EnvironmentUrl samples in dynatrace_environment_urls.json, which the Rust test reads too.
+
+Both vendors are checked: Datadog (one custom resource, VendorRegistration, then its role) and
+Dynatrace (DynatraceRegistration, then DynatraceMonitoringRole, then DynatraceRoleBinding).
 """
 
 import json
@@ -38,10 +42,13 @@ DATADOG_SITES = {
     "uk1.datadoghq.com",
 }
 # The custom resource's contract (DESIGN.md, "Contract", plus Phase/RegistrationId of the
-# role-binding step that vendors such as Dynatrace use): nothing else may be passed.
+# role-binding step, and Dynatrace's EnvironmentUrl/MonitoringConfigId from
+# src/vendor/dynatrace.rs): nothing else may be passed.
 CONTRACT_PROPERTIES = {
     "Phase",
     "RegistrationId",
+    "EnvironmentUrl",
+    "MonitoringConfigId",
     "ServiceToken",
     "ServiceTimeout",
     "Vendor",
@@ -75,6 +82,37 @@ DATADOG_WRITE_ACTIONS = {
 READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet|Lookup|View|Select|Filter|Test|GET)")
 # IAM's limit on the inline policies of one role, whitespace not counted.
 ROLE_INLINE_POLICY_LIMIT = 10_240
+
+# Dynatrace.
+DYNATRACE_URLS = json.loads((Path(__file__).with_name("dynatrace_environment_urls.json")).read_text())
+PRODUCTION_URL = "https://abc12345.apps.dynatrace.com"
+NON_PRODUCTION_URL = "https://abc12345.sprint.apps.dynatracelabs.com"
+DYNATRACE_PRINCIPALS = {"Production": "314146291599", "NonProduction": "476114158034"}
+DYNATRACE = {"Vendor": "dynatrace", "EnvironmentUrl": PRODUCTION_URL}
+MONITORING_CONFIG_ID = "vu9U3hXa3q0AAAABACVleHQ6Y29tLmR5bmF0cmFjZS5leHRlbnNpb24uZGEtYXdz"
+# The AWS managed policy the Dynatrace role gets: view resources and basic metadata, no data.
+VIEW_ONLY_ACCESS = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
+DYNATRACE_ACTIONS = {
+    "cloudwatch:GetMetricData",
+    "cloudwatch:ListMetrics",
+    "tag:GetResources",
+    "tag:GetTagKeys",
+    "tag:GetTagValues",
+}
+
+# The custom resources, by vendor: logical id -> the vendor IAM role it belongs with.
+CUSTOM_RESOURCES = {
+    "VendorRegistration": "DatadogIntegrationRole",
+    "DynatraceRegistration": "DynatraceMonitoringRole",
+    "DynatraceRoleBinding": "DynatraceMonitoringRole",
+}
+VENDOR_OF = {"VendorRegistration": "datadog", "DynatraceRegistration": "dynatrace", "DynatraceRoleBinding": "dynatrace"}
+FUNCTION_RESOURCES = {"FunctionLogGroup", "FunctionRole", "Function", "FunctionEventInvokeConfig"}
+RESOURCES_OF = {
+    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole"},
+    "dynatrace": FUNCTION_RESOURCES | {"DynatraceRegistration", "DynatraceMonitoringRole", "DynatraceRoleBinding"},
+}
+DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
 
 
 # --------------------------------------------------------------------------- the interpreter
@@ -184,6 +222,9 @@ class Stack:
                 if fn == "Fn::Split":
                     separator, text = arg
                     return self.scalar(text).split(separator)
+                if fn == "Fn::Join":
+                    separator, items = arg
+                    return separator.join(self.scalar(item) for item in self.resolve(items))
             out = {}
             for key, value in node.items():
                 value = self.resolve(value)
@@ -205,6 +246,14 @@ class Stack:
             out[name] = self.resolve(resource)
         return out
 
+    def outputs(self):
+        """The outputs this stack has, values resolved."""
+        return {
+            name: self.resolve(output["Value"])
+            for name, output in self.template["Outputs"].items()
+            if "Condition" not in output or self.condition(output["Condition"])
+        }
+
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -212,6 +261,48 @@ def as_list(value):
 
 def statements(policy_document):
     return [dict(s) for s in policy_document["Statement"]]
+
+
+def references(node):
+    """The logical names a node refers to (Ref, Fn::GetAtt, and ${Name} / ${Name.Attr} in Fn::Sub)."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add((value.split(".")[0] if isinstance(value, str) else value[0]))
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", str(text)))
+                found |= references(value)
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def dependencies(template, name):
+    """What resource `name` waits for on create (and outlives on delete): DependsOn plus references."""
+    resources = template["Resources"]
+    resource = resources[name]
+    named = set(as_list(resource.get("DependsOn", []))) | references(resource.get("Properties", {}))
+    return {n for n in named if n in resources}
+
+
+def created_after(template, later, earlier):
+    """Whether `later` transitively depends on `earlier` (so it is created after, deleted before)."""
+    seen, todo = set(), [later]
+    while todo:
+        for dependency in dependencies(template, todo.pop()):
+            if dependency == earlier:
+                return True
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +318,10 @@ def function(template):
 @pytest.fixture(scope="module")
 def registration(template):
     return template["Resources"]["VendorRegistration"]
+
+
+def dynatrace_stack(template, **overrides):
+    return Stack(template, **{**DYNATRACE, **overrides})
 
 
 # --------------------------------------------------------------------------- cfn-lint, shape
@@ -253,6 +348,12 @@ def test_plain_cloudformation_without_transform(template):
         assert not resource["Type"].startswith("AWS::Serverless::"), name
         assert resource["Type"] != "AWS::CloudFormation::Macro", name
     assert "Fn::Transform" not in json.dumps(template)
+
+
+def test_template_fits_a_stackset_template_body():
+    # create-stack-set --template-body takes at most 51,200 bytes; `sam package` only rewrites
+    # Function.Code (a few hundred bytes more). Past this, the docs' commands need --template-url.
+    assert len(TEMPLATE.read_bytes()) < 48_000
 
 
 def test_function_is_built_by_sam_for_arm64(function):
@@ -294,17 +395,37 @@ def test_no_endpoint_override_or_key_material_in_the_template(template, function
 # --------------------------------------------------------------------------- the custom resource
 
 
-def test_custom_resource_passes_exactly_the_contract(registration):
-    assert registration["Type"] == "Custom::VendorRegistration"
-    props = registration["Properties"]
+ROLE_NAME = {
+    "Fn::If": [
+        "UsesDefaultRoleName",
+        {"Fn::FindInMap": ["DefaultRoleName", {"Ref": "Vendor"}, "Name"]},
+        {"Ref": "IAMRoleName"},
+    ]
+}
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES))
+def test_custom_resources_pass_exactly_the_contract(template, name):
+    resource = template["Resources"][name]
+    props = resource["Properties"]
     assert set(props) <= CONTRACT_PROPERTIES, set(props) - CONTRACT_PROPERTIES
     assert props["ServiceToken"] == {"Fn::GetAtt": ["Function", "Arn"]}
-    expected_refs = {
+    for prop, parameter in {
         "Vendor": "Vendor",
         "SecretArn": "SecretArn",
-        "RoleName": "IAMRoleName",
         "OnConflict": "OnConflict",
         "OnDeleteError": "OnDeleteError",
+    }.items():
+        assert props[prop] == {"Ref": parameter}, (name, prop)
+    # The role the vendor is told about is the role the template creates (same expression).
+    assert props["RoleName"] == ROLE_NAME == template["Resources"][CUSTOM_RESOURCES[name]]["Properties"]["RoleName"]
+    assert resource["Condition"] == {"datadog": "IsDatadog", "dynatrace": "IsDynatrace"}[VENDOR_OF[name]]
+
+
+def test_datadog_registration_passes_datadogs_settings(registration):
+    assert registration["Type"] == "Custom::VendorRegistration"
+    props = registration["Properties"]
+    expected_refs = {
         "Site": "DatadogSite",
         "DisableMetricCollection": "DisableMetricCollection",
         "DisableResourceCollection": "DisableResourceCollection",
@@ -313,17 +434,97 @@ def test_custom_resource_passes_exactly_the_contract(registration):
     for prop, parameter in expected_refs.items():
         assert props[prop] == {"Ref": parameter}, prop
     assert props["AccountTags"] == [{"Fn::Sub": "aws_account:${AWS::AccountId}"}]
+    assert not {"EnvironmentUrl", "MonitoringConfigId", "Phase", "RegistrationId"} & set(props)
 
 
-def test_secret_role_is_omitted_when_empty(template):
-    without = Stack(template).resources()["VendorRegistration"]["Properties"]
-    assert "SecretRoleArn" not in without
-    with_role = Stack(template, SecretRoleArn=HUB_ROLE_ARN).resources()["VendorRegistration"]["Properties"]
-    assert with_role["SecretRoleArn"] == HUB_ROLE_ARN
+def test_dynatrace_registration_and_binding_pass_dynatraces_settings(template):
+    resources = template["Resources"]
+    registration = resources["DynatraceRegistration"]
+    binding = resources["DynatraceRoleBinding"]
+    datadog_only = {"Site", "AccountTags", "DisableMetricCollection", "DisableResourceCollection", "CloudSecurityPostureManagement"}
+    assert registration["Type"] == "Custom::VendorRegistration"
+    assert binding["Type"] == "Custom::VendorRoleBinding"
+    for resource in (registration, binding):
+        assert resource["Properties"]["EnvironmentUrl"] == {"Ref": "EnvironmentUrl"}
+        assert not datadog_only & set(resource["Properties"])
+    # The registration is the default phase; the binding names it by its RegistrationId.
+    assert not {"Phase", "RegistrationId", "MonitoringConfigId"} & set(registration["Properties"])
+    props = binding["Properties"]
+    assert props["Phase"] == "role-binding"
+    assert props["RegistrationId"] == {"Fn::GetAtt": ["DynatraceRegistration", "RegistrationId"]}
+    assert props["MonitoringConfigId"] == {"Fn::If": ["JoinsMonitoringConfig", {"Ref": "MonitoringConfigId"}, {"Ref": "AWS::NoValue"}]}
+    # Everything else the binding passes is what the registration passes.
+    shared = set(registration["Properties"])
+    assert set(props) - shared == {"Phase", "RegistrationId", "MonitoringConfigId"}
+    assert {k: props[k] for k in shared} == registration["Properties"]
 
 
-def test_service_timeout_is_just_above_the_function_timeout(template, registration, function):
-    service_timeout = registration["Properties"]["ServiceTimeout"]
+@pytest.mark.parametrize(
+    "parameters, monitoring_config",
+    [({}, None), ({"MonitoringConfigId": MONITORING_CONFIG_ID}, MONITORING_CONFIG_ID)],
+    ids=["no-monitoring-configuration", "joins-a-monitoring-configuration"],
+)
+def test_dynatrace_binding_joins_the_monitoring_configuration_only_when_given(template, parameters, monitoring_config):
+    stack = dynatrace_stack(template, **parameters)
+    assert stack.rule_failures() == []
+    props = stack.resources()["DynatraceRoleBinding"]["Properties"]
+    assert props.get("MonitoringConfigId") == monitoring_config
+    assert props["EnvironmentUrl"] == PRODUCTION_URL and props["Vendor"] == "dynatrace"
+
+
+@pytest.mark.parametrize("vendor", sorted(RESOURCES_OF))
+def test_each_vendor_creates_exactly_its_resources(template, vendor):
+    stack = Stack(template, Vendor=vendor, EnvironmentUrl=PRODUCTION_URL if vendor == "dynatrace" else "")
+    assert stack.rule_failures() == []
+    resources = stack.resources()
+    assert set(resources) == RESOURCES_OF[vendor]
+    # No output of a stack refers to a resource that stack does not create.
+    for name, output in template["Outputs"].items():
+        if "Condition" in output and not stack.condition(output["Condition"]):
+            continue
+        missing = references(output["Value"]) - set(resources) - set(template["Parameters"])
+        assert not {m for m in missing if not m.startswith("AWS::")}, name
+
+
+@pytest.mark.parametrize(
+    "parameters, role_name",
+    [
+        ({}, "DatadogIntegrationRole"),
+        ({"IAMRoleName": "DatadogIntegrationRole"}, "DatadogIntegrationRole"),
+        ({"IAMRoleName": "acme-datadog"}, "acme-datadog"),
+        (DYNATRACE, "DynatraceMonitoringRole"),
+        ({**DYNATRACE, "IAMRoleName": "acme-dynatrace"}, "acme-dynatrace"),
+    ],
+)
+def test_role_name_defaults_to_the_vendors_name(template, parameters, role_name):
+    stack = Stack(template, **parameters)
+    assert stack.rule_failures() == []
+    resources = stack.resources()
+    vendor = parameters.get("Vendor", "datadog")
+    names = {
+        name: resources[name]["Properties"]["RoleName"]
+        for name in resources
+        if name in CUSTOM_RESOURCES or name in CUSTOM_RESOURCES.values()
+    }
+    assert len(names) == (2 if vendor == "datadog" else 3)
+    assert set(names.values()) == {role_name}, names
+
+
+@pytest.mark.parametrize("vendor_parameters", [{}, DYNATRACE], ids=["datadog", "dynatrace"])
+def test_secret_role_is_omitted_when_empty(template, vendor_parameters):
+    for name, resource in Stack(template, **vendor_parameters).resources().items():
+        if name in CUSTOM_RESOURCES:
+            assert "SecretRoleArn" not in resource["Properties"], name
+    with_role = Stack(template, SecretRoleArn=HUB_ROLE_ARN, **vendor_parameters).resources()
+    custom = [name for name in with_role if name in CUSTOM_RESOURCES]
+    assert custom
+    for name in custom:
+        assert with_role[name]["Properties"]["SecretRoleArn"] == HUB_ROLE_ARN, name
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES))
+def test_service_timeout_is_just_above_the_function_timeout(template, function, name):
+    service_timeout = template["Resources"][name]["Properties"]["ServiceTimeout"]
     # CloudFormation types ServiceTimeout as a String.
     assert isinstance(service_timeout, str) and service_timeout.isdigit()
     service_timeout = int(service_timeout)
@@ -346,24 +547,58 @@ def test_async_retries_are_disabled(template):
     assert props["MaximumEventAgeInSeconds"] == 60
 
 
-def test_custom_resource_depends_on_everything_its_delete_needs(template, registration):
+@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES))
+def test_custom_resources_depend_on_everything_their_delete_needs(template, name):
     resources = template["Resources"]
     function = resources["Function"]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
     # The role carries the function's policy inline; separate policies attached to it count too.
     needed = {role}
-    for name, resource in resources.items():
+    for other, resource in resources.items():
         props = resource.get("Properties", {})
         if resource["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             attached = as_list(props.get("RoleName", [])) + as_list(props.get("Roles", []))
             if {"Ref": role} in attached:
-                needed.add(name)
+                needed.add(other)
         if resource["Type"] == "AWS::Lambda::EventInvokeConfig" and props.get("FunctionName") == {"Ref": "Function"}:
-            needed.add(name)
+            needed.add(other)
     needed.add(function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"])
     assert {"FunctionRole", "FunctionLogGroup", "FunctionEventInvokeConfig"} <= needed
-    assert needed <= set(as_list(registration.get("DependsOn", [])))
+    assert needed <= set(as_list(resources[name].get("DependsOn", [])))
     assert resources[role]["Properties"]["Policies"], "the function's grants live in its role"
+
+
+def test_dynatrace_runs_registration_then_role_then_binding(template):
+    """Create: registration (answers ExternalId) -> role (trusts it) -> binding (Dynatrace assumes
+    the role). CloudFormation deletes in reverse: binding, role, registration."""
+    resources = template["Resources"]
+    binding = resources["DynatraceRoleBinding"]
+    # Explicit: Dynatrace checks the role by assuming it, so the role must exist first, and the
+    # binding must leave the monitoring configuration before the role goes.
+    assert "DynatraceMonitoringRole" in as_list(binding["DependsOn"])
+    assert created_after(template, "DynatraceMonitoringRole", "DynatraceRegistration")
+    assert created_after(template, "DynatraceRoleBinding", "DynatraceMonitoringRole")
+    assert created_after(template, "DynatraceRoleBinding", "DynatraceRegistration")
+    for earlier, later in [
+        ("DynatraceMonitoringRole", "DynatraceRegistration"),
+        ("DynatraceRoleBinding", "DynatraceMonitoringRole"),
+        ("DynatraceRoleBinding", "DynatraceRegistration"),
+    ]:
+        assert not created_after(template, later, earlier), f"{later} must not wait for {earlier}: a cycle"
+    # Datadog: registration, then role.
+    assert created_after(template, "DatadogIntegrationRole", "VendorRegistration")
+    assert not created_after(template, "VendorRegistration", "DatadogIntegrationRole")
+
+
+@pytest.mark.parametrize("iam_role_name", ["", "acme-dynatrace"])
+def test_dynatrace_binding_names_the_role_the_template_creates(template, iam_role_name):
+    # The function binds arn:<partition>:iam::<account>:role/<RoleName>: the role must sit at
+    # the root path with exactly that name.
+    resources = dynatrace_stack(template, IAMRoleName=iam_role_name).resources()
+    role = resources["DynatraceMonitoringRole"]["Properties"]
+    assert role["Path"] == "/"
+    assert resources["DynatraceRoleBinding"]["Properties"]["RoleName"] == role["RoleName"]
+    assert role["RoleName"] == (iam_role_name or "DynatraceMonitoringRole")
 
 
 # --------------------------------------------------------------------------- the function's role
@@ -401,8 +636,10 @@ def test_function_role_trusts_only_lambda(template):
     ],
     ids=["same-account-secret", "secret-with-customer-key", "secret-through-role"],
 )
-def test_function_role_is_least_privilege(template, parameters, expected_sids):
-    stack = Stack(template, **parameters)
+@pytest.mark.parametrize("vendor_parameters", [{}, DYNATRACE], ids=["datadog", "dynatrace"])
+def test_function_role_is_least_privilege(template, parameters, expected_sids, vendor_parameters):
+    # The same for every vendor: the function only reads the secret; the vendor does the rest.
+    stack = Stack(template, **{**vendor_parameters, **parameters})
     assert stack.rule_failures() == []
     grants = function_grants(stack)
     assert {g["Sid"] for g in grants} == expected_sids
@@ -450,11 +687,16 @@ def test_datadog_parameters(template):
     assert set(params["DatadogSite"]["AllowedValues"]) == DATADOG_SITES
     assert len(params["DatadogSite"]["AllowedValues"]) == 9
     assert params["DatadogSite"]["Default"] == "datadoghq.com"
-    assert params["IAMRoleName"]["Default"] == "DatadogIntegrationRole"
+    # Empty stands for the vendor's default name; for Datadog that is still DatadogIntegrationRole,
+    # IAMRoleName's default before Dynatrace, so existing Datadog stacks keep their role.
+    assert params["IAMRoleName"]["Default"] == ""
+    assert template["Mappings"]["DefaultRoleName"] == {k: {"Name": v} for k, v in DEFAULT_ROLE_NAME.items()}
+    assert Stack(template).resources()["DatadogIntegrationRole"]["Properties"]["RoleName"] == "DatadogIntegrationRole"
     for name in ("DisableMetricCollection", "DisableResourceCollection", "CloudSecurityPostureManagement"):
         assert params[name]["AllowedValues"] == ["true", "false"], name
         assert params[name]["Default"] == "false", name
-    assert params["Vendor"]["AllowedValues"] == ["datadog"]
+    assert params["Vendor"]["AllowedValues"] == ["datadog", "dynatrace"]
+    assert params["Vendor"]["Default"] == "datadog"
     assert params["OnConflict"]["AllowedValues"] == ["fail", "adopt"] and params["OnConflict"]["Default"] == "fail"
     assert params["OnDeleteError"]["AllowedValues"] == ["fail", "retain"]
     assert params["OnDeleteError"]["Default"] == "fail"
@@ -477,14 +719,39 @@ def test_datadog_parameters(template):
         ("SecretKmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
         ("SecretKmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:alias/registrar", False),
         ("IAMRoleName", "DatadogIntegrationRole", True),
+        ("IAMRoleName", "", True),
+        ("IAMRoleName", "x" * 64, True),
         ("IAMRoleName", "has space", False),
         ("IAMRoleName", "x" * 65, False),
-    ],
+        ("EnvironmentUrl", "", True),
+        ("MonitoringConfigId", "", True),
+        ("MonitoringConfigId", MONITORING_CONFIG_ID, True),
+        ("MonitoringConfigId", "a-b_c=d+e/f.g", True),
+        ("MonitoringConfigId", "x" * 500, True),
+        # The function refuses these (src/vendor/dynatrace.rs): ':' separates the binding's id parts.
+        ("MonitoringConfigId", "a:b", False),
+        ("MonitoringConfigId", "has space", False),
+        ("MonitoringConfigId", "-", False),
+        ("MonitoringConfigId", "x" * 501, False),
+    ]
+    + [("EnvironmentUrl", sample["url"], True) for sample in DYNATRACE_URLS["accepted"]]
+    + [("EnvironmentUrl", sample["url"], False) for sample in DYNATRACE_URLS["rejected"]],
 )
 def test_parameter_patterns(template, parameter, value, accepted):
     pattern = template["Parameters"][parameter]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, value)) == accepted
     assert template["Parameters"][parameter]["ConstraintDescription"]
+
+
+def test_dynatrace_parameters(template):
+    params = template["Parameters"]
+    # Optional in the template (Datadog stacks leave them empty); the Rules require the URL.
+    assert params["EnvironmentUrl"]["Default"] == "" and params["MonitoringConfigId"]["Default"] == ""
+    groups = {g["Label"]["default"]: g["Parameters"] for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]}
+    assert groups["Dynatrace (Vendor=dynatrace)"] == ["EnvironmentUrl", "MonitoringConfigId"]
+    assert "IAMRoleName" in groups["Vendor and its keys"], "the role name applies to every vendor"
+    grouped = [p for ps in groups.values() for p in ps]
+    assert sorted(grouped) == sorted(params), "every parameter in exactly one group"
 
 
 def principal_cell(template, site, partition):
@@ -519,6 +786,50 @@ def test_rules_reject_exactly_the_sites_without_a_principal(template, site, part
         assert trust[0]["Principal"] == {"AWS": f"arn:{partition}:iam::{cell}:root"}
 
 
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_dynatrace_rules_reject_the_partitions_dynatrace_does_not_serve(template, partition):
+    failures = dynatrace_stack(template, partition=partition).rule_failures()
+    if partition == "aws":
+        assert failures == []
+    else:
+        (message,) = failures
+        assert partition in message and "Dynatrace" in message
+
+
+def test_dynatrace_needs_an_environment_url(template):
+    (message,) = Stack(template, Vendor="dynatrace").rule_failures()
+    assert "EnvironmentUrl" in message and "https://" in message
+    assert Stack(template, Vendor="datadog").rule_failures() == [], "Datadog needs no EnvironmentUrl"
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("site", sorted(DATADOG_SITES))
+def test_datadog_settings_never_stand_in_the_way_of_dynatrace(template, site, partition):
+    # Every Datadog site, and a Datadog combination its own rules refuse, with Vendor=dynatrace:
+    # only Dynatrace's own rules apply.
+    stack = dynatrace_stack(
+        template,
+        partition=partition,
+        DatadogSite=site,
+        CloudSecurityPostureManagement="true",
+        DisableResourceCollection="true",
+    )
+    failures = stack.rule_failures()
+    assert len(failures) == (0 if partition == "aws" else 1), failures
+    assert all("Dynatrace" in m for m in failures), failures
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_dynatrace_settings_never_stand_in_the_way_of_datadog(template, partition):
+    site = "ddog-gov.com" if partition == "aws-us-gov" else "datadoghq.com"
+    stack = Stack(template, partition=partition, DatadogSite=site, EnvironmentUrl=PRODUCTION_URL, MonitoringConfigId=MONITORING_CONFIG_ID)
+    failures = stack.rule_failures()
+    assert not [m for m in failures if "Dynatrace" in m or "EnvironmentUrl" in m]
+    if partition != "aws-cn":
+        assert failures == []
+        assert set(stack.resources()) == RESOURCES_OF["datadog"]
+
+
 @pytest.mark.parametrize(
     "parameters, rejected",
     [
@@ -545,7 +856,8 @@ def test_every_rule_explains_itself(template):
 
 def test_vendor_role_trusts_the_mapped_principal_with_the_external_id(template):
     role = template["Resources"]["DatadogIntegrationRole"]["Properties"]
-    assert role["RoleName"] == {"Ref": "IAMRoleName"}, "the role Datadog is told about is the role created"
+    registration = template["Resources"]["VendorRegistration"]["Properties"]
+    assert role["RoleName"] == registration["RoleName"], "the role Datadog is told about is the role created"
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
     assert trust["Principal"]["AWS"] == {
@@ -601,8 +913,92 @@ def test_vendor_role_permissions_are_read_only_but_for_datadogs_documented_write
     assert size < ROLE_INLINE_POLICY_LIMIT
 
 
+# --------------------------------------------------------------------------- Dynatrace's role
+
+DYNATRACE_PRINCIPAL_CHOICE = {
+    "Fn::If": [
+        "DynatraceProductionEnvironment",
+        {"Fn::FindInMap": ["DynatracePrincipalAccount", "Production", "AccountId"]},
+        {"Fn::FindInMap": ["DynatracePrincipalAccount", "NonProduction", "AccountId"]},
+    ]
+}
+
+
+def test_dynatrace_role_trusts_the_mapped_principal_with_the_registrations_external_id(template):
+    assert template["Mappings"]["DynatracePrincipalAccount"] == {
+        row: {"AccountId": account} for row, account in DYNATRACE_PRINCIPALS.items()
+    }
+    role = template["Resources"]["DynatraceMonitoringRole"]
+    assert role["Condition"] == "IsDynatrace"
+    (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"]["AWS"] == {
+        "Fn::Sub": ["arn:${AWS::Partition}:iam::${PrincipalAccountId}:root", {"PrincipalAccountId": DYNATRACE_PRINCIPAL_CHOICE}]
+    }
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Fn::GetAtt": ["DynatraceRegistration", "ExternalId"]}}}
+
+
+@pytest.mark.parametrize("sample", DYNATRACE_URLS["accepted"], ids=lambda sample: sample["url"])
+def test_dynatrace_principal_follows_the_environment_url(template, sample):
+    # The same samples and principals as `cargo test --test template`, which compares them with
+    # principal_account_id() in src/vendor/dynatrace.rs.
+    stack = dynatrace_stack(template, EnvironmentUrl=sample["url"])
+    assert stack.rule_failures() == []
+    (trust,) = statements(stack.resources()["DynatraceMonitoringRole"]["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{sample['principal']}:root"}
+    assert stack.outputs()["DynatraceTrustedPrincipalAccountId"] == sample["principal"]
+
+
+def test_dynatrace_principal_condition_survives_an_empty_url(template):
+    # CloudFormation evaluates every condition, also in Datadog stacks where EnvironmentUrl is empty.
+    assert Stack(template).condition("DynatraceProductionEnvironment") is False
+    assert dynatrace_stack(template).condition("DynatraceProductionEnvironment") is True
+    assert dynatrace_stack(template, EnvironmentUrl=NON_PRODUCTION_URL).condition("DynatraceProductionEnvironment") is False
+
+
+def test_dynatrace_role_is_read_only_and_metadata_only(template):
+    role = dynatrace_stack(template).resources()["DynatraceMonitoringRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [VIEW_ONLY_ACCESS]
+    (policy,) = role["Policies"]
+    by_sid = {s["Sid"]: s for s in statements(policy["PolicyDocument"])}
+    assert set(by_sid) == {"DynatraceMetricPolling", "DynatraceTagDiscovery"}
+    actions = [a for s in by_sid.values() for a in as_list(s["Action"])]
+    assert set(actions) == DYNATRACE_ACTIONS and len(actions) == len(set(actions))
+    assert [a for a in actions if not READ_ONLY_ACTION.match(a)] == []
+    assert not [a for a in actions if "*" in a], "no wildcards"
+    assert not [a for a in actions if a.startswith(("iam:", "sts:", "kms:", "secretsmanager:", "s3:"))]
+    for statement in by_sid.values():
+        assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        assert "NotAction" not in statement and "Condition" not in statement
+    # No ReadOnlyAccess (it reads data: s3:GetObject, table items, ...), no SecurityAudit.
+    assert not [arn for arn in role["ManagedPolicyArns"] if arn.endswith(("/ReadOnlyAccess", "/SecurityAudit", "/AdministratorAccess"))]
+
+
+def test_dynatrace_role_policy_follows_the_partition_expression(template):
+    role = template["Resources"]["DynatraceMonitoringRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/job-function/ViewOnlyAccess"}]
+
+
+# --------------------------------------------------------------------------- outputs
+
+
 def test_outputs_expose_both_principals(template):
     outputs = template["Outputs"]
     assert outputs["VendorPrincipalAccountId"]["Value"] == {"Fn::GetAtt": ["VendorRegistration", "PrincipalAccountId"]}
     assert "Fn::FindInMap" in outputs["TrustedPrincipalAccountId"]["Value"]
+    assert outputs["DynatraceVendorPrincipalAccountId"]["Value"] == {"Fn::GetAtt": ["DynatraceRegistration", "PrincipalAccountId"]}
+    assert outputs["DynatraceTrustedPrincipalAccountId"]["Value"] == DYNATRACE_PRINCIPAL_CHOICE
+    assert outputs["DynatraceMonitoringRoleArn"]["Value"] == {"Fn::GetAtt": ["DynatraceMonitoringRole", "Arn"]}
+    assert outputs["DynatraceBoundRoleArn"]["Value"] == {"Fn::GetAtt": ["DynatraceRoleBinding", "RoleArn"]}
     assert "ExternalId" not in json.dumps(outputs), "the external ID is not published as an output"
+    # Dynatrace's registration id is the connection's objectId, which is the external ID.
+    assert ["DynatraceRegistration", "RegistrationId"] not in [o["Value"].get("Fn::GetAtt") for o in outputs.values() if isinstance(o["Value"], dict)]
+
+
+@pytest.mark.parametrize("vendor", sorted(RESOURCES_OF))
+def test_outputs_per_vendor(template, vendor):
+    stack = Stack(template, Vendor=vendor, EnvironmentUrl=PRODUCTION_URL if vendor == "dynatrace" else "")
+    names = set(stack.outputs())
+    datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId"}
+    dynatrace = {"DynatraceMonitoringRoleArn", "DynatraceBoundRoleArn", "DynatraceTrustedPrincipalAccountId", "DynatraceVendorPrincipalAccountId"}
+    assert names == {"FunctionLogGroupName"} | (datadog if vendor == "datadog" else dynatrace)
