@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 VENDOR ?= datadog
 SANDBOX := PYTHONPATH=tests $(PYTHON)
 
-.PHONY: demo test lint unit template integration build zip bench clean
+.PHONY: demo test lint unit template integration build release zip bench bench-coldstart bench-rollout clean
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -45,6 +45,19 @@ $(VENV)/.build-tools: tests/requirements-build.txt $(VENV)/.installed
 
 zip: $(VENV)/.build-tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin bootstrap
+
+# Benchmarks (not part of `make test`): they print figures, they assert nothing about time.
+release:
+	cargo build --locked --release --bin bootstrap
+
+bench: bench-coldstart bench-rollout
+
+bench-coldstart: $(VENV)/.installed release
+	$(SANDBOX) tests/bench/coldstart.py --runs 30
+
+ROLLOUT_ARGS ?= --accounts 1000 --concurrency 100 --error-rate 0.05 --limit 300 --period 10
+bench-rollout: $(VENV)/.installed release
+	$(SANDBOX) tests/bench/rollout.py $(ROLLOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) target

@@ -7,12 +7,13 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::cfn::guard::{self, Progress};
 use crate::cfn::request::{Envelope, Malformed, ParseError};
-use crate::cfn::{Budget, Outcome, Request, RequestType, Response, ResponseUrl, responder};
+use crate::cfn::responder::DeliveryError;
+use crate::cfn::{Budget, Outcome, Request, RequestType, Response, ResponseUrl, Status, responder};
 use crate::config::Config;
 use crate::http::VendorHttp;
 use crate::identity::StackArn;
@@ -23,6 +24,31 @@ use crate::secrets::{SecretJson, SecretReader};
 use crate::vendor::datadog::Datadog;
 use crate::vendor::dynatrace::Dynatrace;
 use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
+
+/// Why an event got no answer: what the runtime is told (and Lambda logs) in that case.
+#[derive(Debug, thiserror::Error)]
+pub enum Unanswered {
+    #[error("{0}")]
+    Unanswerable(String),
+    #[error(transparent)]
+    Undelivered(#[from] DeliveryError),
+    #[error("the HTTP client could not be built: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl From<Unanswered> for lambda_runtime::Diagnostic {
+    fn from(error: Unanswered) -> Self {
+        let error_type = match error {
+            Unanswered::Unanswerable(_) => "Registrar.Unanswerable",
+            Unanswered::Undelivered(_) => "Registrar.AnswerNotDelivered",
+            Unanswered::Client(_) => "Registrar.HttpClient",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
 
 /// Debug builds only: set to make the work panic, to prove a panic still gets an answer.
 #[cfg(debug_assertions)]
@@ -44,7 +70,7 @@ impl Handler {
         }
     }
 
-    fn client(&self) -> Result<reqwest::Client, Error> {
+    fn client(&self) -> Result<reqwest::Client, Unanswered> {
         if let Some(client) = self.client.get() {
             return Ok(client.clone());
         }
@@ -57,7 +83,7 @@ impl Handler {
     }
 
     /// Handles one event from the Lambda runtime.
-    pub async fn handle(self: Arc<Self>, event: LambdaEvent<Value>) -> Result<(), Error> {
+    pub async fn handle(self: Arc<Self>, event: LambdaEvent<Value>) -> Result<(), Unanswered> {
         let (payload, context) = event.into_parts();
         let budget = Budget::from_deadline(context.deadline, self.config.fallback_budget);
         if budget.fell_back {
@@ -68,34 +94,54 @@ impl Handler {
             );
         }
         let client = self.client()?;
-        let (envelope, response_url, outcome, subject) =
-            match Request::parse(payload, &self.config.response_hosts) {
-                Ok(request) => {
-                    let subject = Subject::of(&request);
-                    let progress = Progress::default();
-                    let fallback_id = answer_id_if_lost(&request.envelope);
-                    let (envelope, response_url) =
-                        (request.envelope.clone(), request.response_url.clone());
-                    let work = self
-                        .clone()
-                        .work(request, budget, progress.clone(), client.clone());
-                    let outcome = guard::run(work, &budget, &progress, fallback_id).await;
-                    (envelope, response_url, outcome, subject)
+        let (envelope, response_url, outcome, subject) = match Request::parse(
+            payload,
+            &self.config.response_hosts,
+        ) {
+            Ok(request) => {
+                let subject = Subject::of(&request);
+                let progress = Progress::default();
+                // Work cut short may have registered the account already.
+                // Work cut short may have registered the account already.
+                let (incoming, request_id) = (
+                    request.envelope.physical_resource_id.clone(),
+                    request.envelope.request_id.clone(),
+                );
+                let fallback_id = move |progress: &Progress| match incoming {
+                    Some(id) => id,
+                    None if progress.may_have_changed_something() => {
+                        physical_id::create_unconfirmed(&request_id)
+                    }
+                    None => physical_id::create_failed(&request_id),
+                };
+                let sweeping = is_sweep(&request);
+                let (envelope, response_url) =
+                    (request.envelope.clone(), request.response_url.clone());
+                let work = self
+                    .clone()
+                    .work(request, budget, progress.clone(), client.clone());
+                let mut outcome = guard::run(work, &budget, &progress, fallback_id).await;
+                if sweeping && outcome.status == Status::Failed {
+                    // A Delete of an id Registrar never answered must not block the stack.
+                    tracing::warn!(reason = ?outcome.reason, "could not finish looking for a registration left by an unanswered Create; answering SUCCESS");
+                    outcome = Outcome::success(outcome.physical_resource_id, Default::default());
                 }
-                Err(ParseError::Malformed(malformed)) => {
-                    let Malformed {
-                        envelope,
-                        response_url,
-                        reason,
-                    } = *malformed;
-                    let outcome = Outcome::failed(answer_id_if_lost(&envelope), reason);
-                    (envelope, response_url, outcome, Subject::default())
-                }
-                Err(ParseError::Unanswerable(why)) => {
-                    tracing::error!(error = %why, "the event cannot be answered");
-                    return Err(why.into());
-                }
-            };
+                (envelope, response_url, outcome, subject)
+            }
+            Err(ParseError::Malformed(malformed)) => {
+                let Malformed {
+                    envelope,
+                    response_url,
+                    reason,
+                } = *malformed;
+                let outcome = Outcome::failed(answer_id_if_lost(&envelope), reason);
+                (envelope, response_url, outcome, Subject::default())
+            }
+            Err(ParseError::Unanswerable(why)) => {
+                tracing::error!(error = %why, "the event cannot be answered");
+                return Err(Unanswered::Unanswerable(why));
+            }
+        };
         deliver(&client, envelope, response_url, outcome, subject, budget).await
     }
 
@@ -123,8 +169,7 @@ impl Handler {
         // A Delete of an id Registrar never answered looks for a registration of this stack's
         // (see lifecycle), but can never fail: without usable properties there is nothing to
         // look for.
-        let sweeping = request.request_type == RequestType::Delete
-            && matches!(incoming, None | Some(PhysicalId::Foreign(_)));
+        let sweeping = is_sweep(&request);
         let refuse = |reason: String| {
             if sweeping {
                 tracing::warn!(reason = %reason, "cannot look for a registration left by an unanswered Create");
@@ -217,18 +262,18 @@ impl Handler {
                 identity: common.identity.clone(),
                 role_name: common.role_name.clone(),
                 stack: mark,
+                request_id: physical_id::marker_request_id(&request.envelope.request_id),
             },
             deadline: tokio::time::Instant::now() + http.remaining(),
         };
         let endpoint = self.config.vendor_endpoint.as_ref();
         let connect = |settings: V::Settings, desired: Desired| async move {
-            progress.set(format!(
-                "reading the {} keys from Secrets Manager ({})",
-                V::KIND,
-                common.secret.arn
-            ));
+            progress.set(format!("preparing to read the {} keys", V::KIND));
             let session = format!("registrar-{}", common.identity.account);
-            let text = self.secrets.read(&common.secret, &session).await?;
+            let text = self
+                .secrets
+                .read(&common.secret, &session, &progress)
+                .await?;
             let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
             Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
         };
@@ -246,6 +291,21 @@ struct Job<'a> {
     progress: Progress,
     /// A Delete of an id Registrar never answered: it may look, but never fail.
     sweeping: bool,
+}
+
+/// Whether the request is a Delete of an id Registrar never answered (see lifecycle): it may
+/// look for a registration to remove, but never fails.
+fn is_sweep(request: &Request) -> bool {
+    let incoming = request
+        .envelope
+        .physical_resource_id
+        .as_deref()
+        .map(PhysicalId::parse);
+    request.request_type == RequestType::Delete
+        && matches!(
+            incoming,
+            None | Some(PhysicalId::Foreign(_) | PhysicalId::CreateUnconfirmed { .. })
+        )
 }
 
 /// The id to answer with when the work cannot say: the incoming one, or a Create's marker.
@@ -288,7 +348,7 @@ async fn deliver(
     outcome: Outcome,
     subject: Subject,
     budget: Budget,
-) -> Result<(), Error> {
+) -> Result<(), Unanswered> {
     let status = outcome.status.as_str();
     let physical_id = outcome.physical_resource_id.clone();
     let reason = outcome.reason.clone().unwrap_or_default();

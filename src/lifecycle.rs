@@ -38,13 +38,18 @@ pub enum Failure {
     Vendor(#[from] VendorError),
     #[error("{0}")]
     Conflict(String),
+    /// Registering failed in a way that leaves open whether the vendor acted on it.
+    #[error(
+        "{0} The registration may have been made anyway: the rollback's Delete removes it, and a retry reuses it."
+    )]
+    Unconfirmed(VendorError),
 }
 
 impl Failure {
     fn is_transient(&self) -> bool {
         match self {
             Failure::Secret(e) => e.is_transient(),
-            Failure::Vendor(e) => e.is_transient(),
+            Failure::Vendor(e) | Failure::Unconfirmed(e) => e.is_transient(),
             Failure::Property(_) | Failure::Conflict(_) => false,
         }
     }
@@ -84,8 +89,13 @@ where
             unbind(event, binding, connect).await
         }
         (RequestType::Delete, Some(PhysicalId::Foreign(_)) | None, Phase::Registration) => {
-            sweep(event, connect).await
+            sweep(event, connect, None).await
         }
+        (
+            RequestType::Delete,
+            Some(PhysicalId::CreateUnconfirmed { request_id }),
+            Phase::Registration,
+        ) => sweep(event, connect, Some(request_id)).await,
         (RequestType::Delete, other, _) => {
             tracing::info!(physical_id = ?other, "nothing of Registrar's to delete; no vendor call");
             Outcome::success(failed_id(&event), BTreeMap::new())
@@ -116,19 +126,27 @@ fn failed_id<V: Vendor>(event: &Event<'_, V>) -> String {
 
 /// A Delete of an id Registrar never answered: removes this stack's registration if a Create
 /// made one (or makes one within [`SWEEP_GRACE`]), and never fails the Delete.
-async fn sweep<V, C, F>(event: Event<'_, V>, connect: C) -> Outcome
+async fn sweep<V, C, F>(event: Event<'_, V>, connect: C, made_by: Option<String>) -> Outcome
 where
     V: Vendor,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
     let answer_id = failed_id(&event);
+    // With a request id (an unconfirmed Create's marker), only what that request made; without
+    // (an id CloudFormation made up), whatever this stack made.
+    let wanted = |registration: &Registration| {
+        registration.owner == Owner::ThisStack
+            && made_by
+                .as_ref()
+                .is_none_or(|request| registration.created_by.as_ref() == Some(request))
+    };
     let until = (Instant::now() + SWEEP_GRACE).min(event.deadline);
     let result = async {
         let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
         loop {
             if let Some(registration) = vendor.find().await?
-                && registration.owner == Owner::ThisStack
+                && wanted(&registration)
             {
                 vendor.delete(&registration.id).await?;
                 return Ok::<_, Failure>(Some(registration.id));
@@ -181,6 +199,12 @@ where
     .await;
     match result {
         Ok((registration, principal)) => success::<V>(&event, location, registration, principal),
+        Err(failure @ Failure::Unconfirmed(_)) if event.request_type == RequestType::Create => {
+            Outcome::failed(
+                physical_id::create_unconfirmed(event.request_id),
+                failure.to_string(),
+            )
+        }
         Err(failure) => Outcome::failed(failed_id, failure.to_string()),
     }
 }
@@ -193,6 +217,16 @@ async fn ensure<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registrat
             None => match vendor.create().await {
                 Ok(registration) => return Ok(registration),
                 Err(VendorError::AlreadyExists { .. }) => continue,
+                // The call may have reached the vendor: look for what this request made.
+                Err(e) if e.is_transient() => {
+                    if let Ok(Some(registration)) = vendor.find().await
+                        && registration.owner == Owner::ThisStack
+                        && registration.created_by.as_deref() == Some(&event.desired.request_id)
+                    {
+                        return Ok(registration);
+                    }
+                    return Err(Failure::Unconfirmed(e));
+                }
                 Err(e) => return Err(e.into()),
             },
             Some(existing) => existing,
@@ -444,6 +478,18 @@ mod tests {
         location: String,
         owner: Owner,
         settings_applied: u32,
+        created_by: Option<String>,
+    }
+
+    /// How the vendor answers a create.
+    #[derive(Default, Clone, Copy, PartialEq)]
+    enum Creating {
+        #[default]
+        Normally,
+        /// Registers the account, but the answer is lost.
+        LosingTheAnswer,
+        /// Answers with an error; the registration lands later (the test stores it).
+        Late,
     }
 
     #[derive(Default)]
@@ -452,6 +498,15 @@ mod tests {
         next_id: u32,
         delete_error: Option<VendorError>,
         connects: u32,
+        creating: Creating,
+    }
+
+    fn lost() -> VendorError {
+        VendorError::Unreadable {
+            vendor: "Memory",
+            call: "POST".into(),
+            detail: "the answer broke off".into(),
+        }
     }
 
     type Shared = Arc<Mutex<World>>;
@@ -459,6 +514,7 @@ mod tests {
     struct Memory {
         world: Shared,
         location: String,
+        request_id: String,
     }
 
     impl Vendor for Memory {
@@ -501,14 +557,21 @@ mod tests {
             if world.stored.iter().any(|s| s.location == self.location) {
                 return Err(VendorError::AlreadyExists { vendor: "Memory" });
             }
+            if world.creating == Creating::Late {
+                return Err(lost());
+            }
             world.next_id += 1;
             let stored = Stored {
                 id: format!("reg-{}", world.next_id),
                 location: self.location.clone(),
                 owner: Owner::ThisStack,
                 settings_applied: 1,
+                created_by: Some(self.request_id.clone()),
             };
             world.stored.push(stored.clone());
+            if world.creating == Creating::LosingTheAnswer {
+                return Err(lost());
+            }
             Ok(registration(&stored))
         }
         async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
@@ -516,6 +579,7 @@ mod tests {
             Ok(world.stored.iter_mut().find(|s| s.id == id).map(|s| {
                 s.owner = Owner::ThisStack;
                 s.settings_applied += 1;
+                s.created_by = None;
                 registration(s)
             }))
         }
@@ -539,6 +603,7 @@ mod tests {
             id: s.id.clone(),
             external_id: format!("ext-{}", s.id),
             owner: s.owner.clone(),
+            created_by: s.created_by.clone(),
         }
     }
 
@@ -568,9 +633,20 @@ mod tests {
         physical_id: Option<&str>,
         site: &str,
     ) -> Outcome {
+        run_as("req-1", world, common, request_type, physical_id, site).await
+    }
+
+    async fn run_as(
+        request_id: &str,
+        world: &Shared,
+        common: &Common,
+        request_type: RequestType,
+        physical_id: Option<&str>,
+        site: &str,
+    ) -> Outcome {
         let event = Event::<Memory> {
             request_type,
-            request_id: "req-1",
+            request_id,
             physical_id,
             common,
             settings: site.to_owned(),
@@ -581,14 +657,22 @@ mod tests {
                     region: "us-east-1".into(),
                     stack_name: "s".into(),
                 },
+                request_id: request_id.to_owned(),
             },
             deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(30),
         };
         let world = world.clone();
-        handle(event, move |location: String, _| async move {
-            world.lock().unwrap().connects += 1;
-            Ok(Memory { world, location })
-        })
+        handle(
+            event,
+            move |location: String, desired: Desired| async move {
+                world.lock().unwrap().connects += 1;
+                Ok(Memory {
+                    world,
+                    location,
+                    request_id: desired.request_id,
+                })
+            },
+        )
         .await
     }
 
@@ -602,6 +686,7 @@ mod tests {
             location: location.into(),
             owner: Owner::Someone,
             settings_applied: 0,
+            created_by: None,
         };
         world.lock().unwrap().stored.push(stored.clone());
         stored
@@ -880,6 +965,99 @@ mod tests {
             world.lock().unwrap().connects,
             1,
             "no vendor call for a marker"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_finds_what_it_made() {
+        let world = Shared::default();
+        world.lock().unwrap().creating = Creating::LosingTheAnswer;
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(outcome.status, Status::Success, "{:?}", outcome.reason);
+        assert_eq!(outcome.data["RegistrationId"], "reg-1");
+        assert_eq!(world.lock().unwrap().stored.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unconfirmed_create_is_cleaned_up_by_its_rollback_and_only_it() {
+        let world = Shared::default();
+        world.lock().unwrap().creating = Creating::Late;
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(outcome.status, Status::Failed);
+        assert_eq!(
+            outcome.physical_resource_id,
+            "registrar:create-unconfirmed:req-1"
+        );
+        assert!(
+            outcome
+                .reason
+                .unwrap()
+                .contains("may have been made anyway")
+        );
+
+        // The POST lands after all, next to a registration another request of this stack made.
+        let landed = |id: &str, by: &str| Stored {
+            id: id.into(),
+            location: "elsewhere".into(),
+            owner: Owner::ThisStack,
+            settings_applied: 1,
+            created_by: Some(by.into()),
+        };
+        world.lock().unwrap().stored.push(landed("late", "req-1"));
+        let other = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some("registrar:create-unconfirmed:req-0"),
+            "elsewhere",
+        )
+        .await;
+        assert_eq!(other.status, Status::Success);
+        assert_eq!(
+            world.lock().unwrap().stored.len(),
+            1,
+            "another request's marker removes nothing"
+        );
+        let rollback = run(
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some("registrar:create-unconfirmed:req-1"),
+            "elsewhere",
+        )
+        .await;
+        assert_eq!(rollback.status, Status::Success);
+        assert!(world.lock().unwrap().stored.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_of_an_unconfirmed_marker_keeps_what_it_made() {
+        let world = Shared::default();
+        let marker = "registrar:create-unconfirmed:req-0";
+        let made = run_as(
+            "req-2",
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(marker),
+            "one",
+        )
+        .await;
+        assert_eq!(made.status, Status::Success);
+        let cleanup = run_as(
+            "req-3",
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(marker),
+            "one",
+        )
+        .await;
+        assert_eq!(cleanup.status, Status::Success);
+        assert_eq!(
+            world.lock().unwrap().stored.len(),
+            1,
+            "made by req-2, not by the marker's req-0"
         );
     }
 }

@@ -4,9 +4,11 @@
 //! across invocations (never a log stream name), and enough to delete exactly that
 //! registration. A role binding (the second step of vendors that need the role's ARN once the
 //! role exists) is `registrar:binding:<vendor>:<location>:<partition>:<account>:<scope>:<id>`.
-//! A Create that made nothing answers `registrar:create-failed:<request id>`,
-//! which the rollback's Delete acknowledges without calling the vendor. Anything else is not
-//! Registrar's, and is never acted on.
+//! A Create that certainly made nothing answers `registrar:create-failed:<request id>`,
+//! which the rollback's Delete acknowledges without calling the vendor; one whose registration
+//! call may have reached the vendor answers `registrar:create-unconfirmed:<request id>`, whose
+//! Delete removes a registration made by exactly that request, if there is one. Anything else
+//! is not Registrar's.
 
 use std::fmt;
 
@@ -15,6 +17,7 @@ use crate::vendor::VendorKind;
 
 const PREFIX: &str = "registrar:";
 const CREATE_FAILED: &str = "registrar:create-failed:";
+const CREATE_UNCONFIRMED: &str = "registrar:create-unconfirmed:";
 const BINDING: &str = "registrar:binding:";
 
 /// The registration a PhysicalResourceId names.
@@ -72,6 +75,10 @@ pub enum PhysicalId {
     Binding(BindingRef),
     /// A Create that failed without making anything.
     CreateFailed,
+    /// A Create that failed after its registration call may have reached the vendor.
+    CreateUnconfirmed {
+        request_id: String,
+    },
     /// Not Registrar's.
     Foreign(String),
 }
@@ -80,6 +87,11 @@ impl PhysicalId {
     pub fn parse(text: &str) -> PhysicalId {
         if text.starts_with(CREATE_FAILED) {
             return PhysicalId::CreateFailed;
+        }
+        if let Some(request_id) = text.strip_prefix(CREATE_UNCONFIRMED) {
+            return PhysicalId::CreateUnconfirmed {
+                request_id: request_id.to_owned(),
+            };
         }
         if let Some(rest) = text.strip_prefix(BINDING) {
             let binding = rest.split_once(':').and_then(|(vendor, rest)| {
@@ -130,14 +142,25 @@ fn registration(
     })
 }
 
-/// The marker a failed Create answers with.
+/// The marker a Create that certainly made nothing answers with.
 pub fn create_failed(request_id: &str) -> String {
-    let request_id: String = request_id
+    format!("{CREATE_FAILED}{}", marker_request_id(request_id))
+}
+
+/// The marker a Create answers with when its registration call may have reached the vendor.
+pub fn create_unconfirmed(request_id: &str) -> String {
+    format!("{CREATE_UNCONFIRMED}{}", marker_request_id(request_id))
+}
+
+/// The request id as a marker carries it, and as vendors record it: at most 64 characters of
+/// ASCII letters, digits and `-` (CloudFormation's request ids are UUIDs).
+pub fn marker_request_id(request_id: &str) -> String {
+    request_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(64)
-        .collect();
-    format!("{CREATE_FAILED}{request_id}")
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -190,6 +213,17 @@ mod tests {
         let marker = create_failed("5b8a3f2c-…-request");
         assert!(marker.starts_with("registrar:create-failed:5b8a3f2c"));
         assert_eq!(PhysicalId::parse(&marker), PhysicalId::CreateFailed);
+        let unconfirmed = create_unconfirmed("5B8A3F2C-1111-2222");
+        assert_eq!(
+            unconfirmed,
+            "registrar:create-unconfirmed:5b8a3f2c-1111-2222"
+        );
+        assert_eq!(
+            PhysicalId::parse(&unconfirmed),
+            PhysicalId::CreateUnconfirmed {
+                request_id: "5b8a3f2c-1111-2222".into()
+            }
+        );
         for foreign in [
             "2024/06/01/[$LATEST]0123456789abcdef",
             "registrar:datadog:datadoghq.com:aws:123:abc",

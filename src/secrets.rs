@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, Region};
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
+use crate::cfn::guard::Progress;
 use crate::identity::{AccountId, Partition};
 
 /// Where the keys are: the secret's ARN and, optionally, a role to assume to read it.
@@ -202,18 +203,25 @@ impl SecretReader {
             .await
     }
 
-    /// Reads the secret's text, assuming `SecretRoleArn` first when given.
+    /// Reads the secret's text, assuming `SecretRoleArn` first when given; `progress` says
+    /// which step it waits for.
     pub async fn read(
         &self,
         secret: &SecretRef,
         session_name: &str,
+        progress: &Progress,
     ) -> Result<SecretString, SecretError> {
         let aws = self.aws().await;
         let mut config = aws_sdk_secretsmanager::config::Builder::from(aws)
             .region(Region::new(secret.region.clone()));
         if let Some(role) = &secret.role_arn {
+            progress.set(format!("assuming SecretRoleArn {role} (STS)"));
             config = config.credentials_provider(assume_role(aws, role, session_name).await?);
         }
+        progress.set(format!(
+            "reading the secret {} from Secrets Manager in {}",
+            secret.arn, secret.region
+        ));
         let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
         let answer = client
             .get_secret_value()
@@ -247,7 +255,7 @@ async fn assume_role(
         .map_err(|e| SecretError::AssumeRole {
             role: role.to_owned(),
             transient: !matches!(e, SdkError::ServiceError(_)) || e.code() == Some("Throttling"),
-            detail: DisplayErrorContext(&e).to_string(),
+            detail: describe(&e),
         })?;
     let creds = answer
         .credentials()
@@ -265,6 +273,31 @@ async fn assume_role(
     ))
 }
 
+/// An AWS SDK error in words, safe to show: the service's error code and message, or a fixed
+/// phrase for failures without one. Never the error's `Debug` form, which can carry the raw
+/// answer, and with it the secret value or temporary credentials.
+fn describe<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> String {
+    match error {
+        SdkError::ServiceError(service) => {
+            let service = service.err();
+            match (service.code(), service.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                (None, Some(message)) => message.to_owned(),
+                (None, None) => "an error without a code".to_owned(),
+            }
+        }
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            "no answer in time".to_owned()
+        }
+        SdkError::DispatchFailure(_) => "could not connect, or the connection broke".to_owned(),
+        SdkError::ResponseError(_) => "the answer could not be read".to_owned(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
+        _ => "the call failed".to_owned(),
+    }
+}
+
 fn classify<R>(
     secret: &SecretRef,
     error: SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, R>,
@@ -273,10 +306,7 @@ where
     R: fmt::Debug,
 {
     let arn = secret.arn.clone();
-    let detail = error
-        .message()
-        .map(str::to_owned)
-        .unwrap_or_else(|| DisplayErrorContext(&error).to_string());
+    let detail = describe(&error);
     let SdkError::ServiceError(service) = &error else {
         return SecretError::Unavailable { arn, detail };
     };
@@ -292,10 +322,14 @@ where
         Some("ThrottlingException" | "ServiceUnavailable" | "RequestTimeout") => {
             SecretError::Unavailable { arn, detail }
         }
-        Some("InvalidRequestException") if detail.contains("deletion") => SecretError::NotFound {
-            arn,
-            region: secret.region.clone(),
-        },
+        Some("InvalidRequestException")
+            if kind.message().is_some_and(|m| m.contains("deletion")) =>
+        {
+            SecretError::NotFound {
+                arn,
+                region: secret.region.clone(),
+            }
+        }
         _ => SecretError::Other { arn, detail },
     }
 }
@@ -339,6 +373,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("SecretRoleArn"));
+    }
+
+    #[test]
+    fn sdk_errors_are_described_without_the_raw_answer() {
+        use aws_sdk_secretsmanager::error::ErrorMetadata;
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+        let raw = r#"{"SecretString": "{\"api_key\": \"AK-LEAKED\"}", "CreatedDate": "soon"}"#;
+        let unreadable =
+            SdkError::<GetSecretValueError, &str>::response_error("CreatedDate: AK-LEAKED", raw);
+        assert_eq!(describe(&unreadable), "the answer could not be read");
+        let secret = SecretRef::parse(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+            None,
+        )
+        .unwrap();
+        let shown = classify(&secret, unreadable).to_string();
+        assert!(!shown.contains("LEAKED"), "{shown}");
+
+        let denied = GetSecretValueError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not allowed")
+                .build(),
+        );
+        let denied = SdkError::<GetSecretValueError, &str>::service_error(denied, raw);
+        assert_eq!(describe(&denied), "AccessDeniedException: not allowed");
+        assert!(matches!(
+            classify(&secret, denied),
+            SecretError::AccessDenied { .. }
+        ));
+        let timeout = SdkError::<GetSecretValueError, &str>::timeout_error(raw);
+        assert_eq!(describe(&timeout), "no answer in time");
     }
 
     #[test]

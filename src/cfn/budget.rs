@@ -14,8 +14,9 @@ const LONGEST_PLAUSIBLE: Duration = Duration::from_secs(15 * 60 + 60);
 /// Bounds of the reserve kept for delivering the answer.
 const MIN_RESERVE: Duration = Duration::from_millis(500);
 const MAX_RESERVE: Duration = Duration::from_secs(8);
-/// Margin before the hard deadline by which the answer must be out.
-const ANSWER_MARGIN: Duration = Duration::from_millis(150);
+/// Margin before the hard deadline by which the answer must be out (a loaded machine may take
+/// a while between the last attempt and the kill).
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 /// The time one event may use.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +48,7 @@ impl Budget {
     pub fn lasting(total: Duration, fell_back: bool) -> Budget {
         let started = Instant::now();
         let reserve = (total / 6).clamp(MIN_RESERVE, MAX_RESERVE).min(total / 2);
-        let answer_margin = ANSWER_MARGIN.min(reserve / 4);
+        let answer_margin = ANSWER_MARGIN.min(reserve / 2);
         Budget {
             started,
             work_deadline: started + (total - reserve),

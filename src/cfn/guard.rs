@@ -7,26 +7,41 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::budget::Budget;
 use super::response::Outcome;
 
-/// What the work is doing right now, in words for the person reading the stack's events.
+/// What the work is doing right now, in words for the person reading the stack's events, and
+/// whether it has sent the vendor anything that changes state.
 #[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<Mutex<String>>);
+pub struct Progress {
+    doing: Arc<Mutex<String>>,
+    changed_something: Arc<AtomicBool>,
+}
 
 impl Progress {
     pub fn set(&self, doing: impl Into<String>) {
         *self
-            .0
+            .doing
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = doing.into();
     }
 
+    /// Records that a call that may change the vendor's state has been sent.
+    pub fn sent_a_change(&self) {
+        self.changed_something.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the vendor may have acted on something this event sent.
+    pub fn may_have_changed_something(&self) -> bool {
+        self.changed_something.load(Ordering::SeqCst)
+    }
+
     pub fn get(&self) -> String {
         let doing = self
-            .0
+            .doing
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
@@ -38,9 +53,15 @@ impl Progress {
     }
 }
 
-/// Runs `work` under the budget. `fallback_id` is the PhysicalResourceId to answer with when
-/// the work panics or overruns (the incoming one, or a marker on Create).
-pub async fn run<F>(work: F, budget: &Budget, progress: &Progress, fallback_id: String) -> Outcome
+/// Runs `work` under the budget. `fallback_id` gives the PhysicalResourceId to answer with when
+/// the work panics or overruns (the incoming one, or a marker on Create that depends on whether
+/// the vendor may have acted: see [`Progress::may_have_changed_something`]).
+pub async fn run<F>(
+    work: F,
+    budget: &Budget,
+    progress: &Progress,
+    fallback_id: impl FnOnce(&Progress) -> String,
+) -> Outcome
 where
     F: Future<Output = Outcome> + Send + 'static,
 {
@@ -56,7 +77,7 @@ where
             };
             tracing::error!(panic = %cause, doing = %progress.get(), "the work panicked");
             Outcome::failed(
-                fallback_id,
+                fallback_id(progress),
                 format!(
                     "Registrar hit an internal error while {} ({cause}). This is a bug in Registrar, not in your stack; retrying the stack operation is safe, and the function's log has the details.",
                     progress.get()
@@ -68,7 +89,7 @@ where
             let doing = progress.get();
             tracing::error!(doing = %doing, elapsed_ms = budget.elapsed().as_millis() as u64, "the work ran out of time");
             Outcome::failed(
-                fallback_id,
+                fallback_id(progress),
                 format!(
                     "Registrar stopped after {:.1} s, before the function's timeout, while {doing}. Retrying the stack operation is safe; if this keeps happening, check the vendor's status page and the function's log.",
                     budget.elapsed().as_secs_f64()
@@ -101,7 +122,7 @@ mod tests {
             async { Outcome::success("id", Default::default()) },
             &budget,
             &Progress::default(),
-            "fallback".into(),
+            |_: &Progress| "fallback".to_owned(),
         )
         .await;
         assert_eq!(outcome.status, Status::Success);
@@ -117,7 +138,7 @@ mod tests {
             async { panic!("boom") },
             &budget,
             &progress,
-            "fallback".into(),
+            |_: &Progress| "fallback".to_owned(),
         )
         .await;
         assert_eq!(outcome.status, Status::Failed);
@@ -139,11 +160,46 @@ mod tests {
             std::future::pending(),
             &budget,
             &progress,
-            "fallback".into(),
+            |_: &Progress| "fallback".to_owned(),
         )
         .await;
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(outcome.status, Status::Failed);
         assert!(outcome.reason.unwrap().contains("waiting for Datadog"));
+    }
+
+    #[tokio::test]
+    async fn the_fallback_id_knows_whether_the_vendor_may_have_acted() {
+        let budget = Budget::lasting(Duration::from_secs(5), false);
+        let choose = |p: &Progress| {
+            if p.may_have_changed_something() {
+                "unconfirmed"
+            } else {
+                "failed"
+            }
+            .to_owned()
+        };
+        let progress = Progress::default();
+        let outcome = run(
+            async { panic!("before any call") },
+            &budget,
+            &progress,
+            choose,
+        )
+        .await;
+        assert_eq!(outcome.physical_resource_id, "failed");
+        let progress = Progress::default();
+        let sent = progress.clone();
+        let outcome = run(
+            async move {
+                sent.sent_a_change();
+                panic!("after a POST")
+            },
+            &budget,
+            &progress,
+            choose,
+        )
+        .await;
+        assert_eq!(outcome.physical_resource_id, "unconfirmed");
     }
 }

@@ -101,6 +101,9 @@ use crate::secrets::{SecretError, SecretJson};
 const MANAGED_TAG: &str = "managed_by:registrar";
 /// The prefix of the tag naming the stack that owns a registration.
 const STACK_TAG_PREFIX: &str = "registrar_stack:";
+/// The prefix of the tag naming the request that created a registration (set on POST only, so
+/// a later PATCH drops it): lets a failed Create's cleanup find exactly what it made.
+const REQUEST_TAG_PREFIX: &str = "registrar_request:";
 const ACCOUNTS_PATH: &str = "/api/v2/integration/aws/accounts";
 
 /// The Datadog properties of a resource.
@@ -234,7 +237,7 @@ impl Vendor for Datadog {
 
     async fn create(&self) -> Result<Registration, VendorError> {
         let answer = self
-            .call(Method::POST, self.url(ACCOUNTS_PATH), Some(self.body()))
+            .call(Method::POST, self.url(ACCOUNTS_PATH), Some(self.body(true)))
             .await?;
         match answer.status {
             200 | 201 => self.registration(
@@ -250,7 +253,7 @@ impl Vendor for Datadog {
 
     async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
         let answer = self
-            .call(Method::PATCH, self.account_url(id), Some(self.body()))
+            .call(Method::PATCH, self.account_url(id), Some(self.body(false)))
             .await?;
         match answer.status {
             200 | 201 => Ok(Some(
@@ -317,9 +320,9 @@ impl Datadog {
             .await?)
     }
 
-    /// The account's desired state, as POST and PATCH send it (the settings Datadog's own
-    /// template sends, plus the ownership mark in the account tags).
-    fn body(&self) -> Value {
+    /// The account's desired state, as POST (`creating`) and PATCH send it: the settings
+    /// Datadog's own template sends, plus the ownership mark in the account tags.
+    fn body(&self, creating: bool) -> Value {
         let account = self.desired.identity.account.as_str();
         let mut tags: Vec<String> = match &self.settings.account_tags {
             Some(tags) => tags.iter().filter(|t| !is_mark(t)).cloned().collect(),
@@ -327,6 +330,9 @@ impl Datadog {
         };
         tags.push(MANAGED_TAG.to_owned());
         tags.push(self.stack_tag());
+        if creating && !self.desired.request_id.is_empty() {
+            tags.push(format!("{REQUEST_TAG_PREFIX}{}", self.desired.request_id));
+        }
         json!({
             "data": {
                 "type": "account",
@@ -413,10 +419,15 @@ fn read_registration(data: &Value, this_stack_tag: &str) -> Result<Registration,
     } else {
         Owner::Someone
     };
+    let created_by = tags
+        .iter()
+        .find_map(|t| t.strip_prefix(REQUEST_TAG_PREFIX))
+        .map(str::to_ascii_lowercase);
     Ok(Registration {
         id: id.to_owned(),
         external_id: external_id.to_owned(),
         owner,
+        created_by,
     })
 }
 
@@ -428,7 +439,8 @@ fn sensitive(key: &SecretString) -> HeaderValue {
 }
 
 fn is_mark(tag: &str) -> bool {
-    tag.eq_ignore_ascii_case(MANAGED_TAG) || tag.to_ascii_lowercase().starts_with(STACK_TAG_PREFIX)
+    let tag = tag.to_ascii_lowercase();
+    tag == MANAGED_TAG || tag.starts_with(STACK_TAG_PREFIX) || tag.starts_with(REQUEST_TAG_PREFIX)
 }
 
 /// "Not found" comes back as 404, or as a 400 whose error says "does not exist" (seen in
@@ -547,6 +559,18 @@ mod tests {
             Owner::OtherStack("eu-west-1/stackset-dd-1".into())
         );
         assert_eq!(owner(&["aws_account:123456789012"]), Owner::Someone);
+        let made = read_registration(
+            &config(&["managed_by:registrar", this, "registrar_request:req-7"]),
+            this,
+        )
+        .unwrap();
+        assert_eq!(made.created_by.as_deref(), Some("req-7"));
+        assert_eq!(
+            read_registration(&config(&[this]), this)
+                .unwrap()
+                .created_by,
+            None
+        );
         assert_eq!(
             read_registration(&json!({"id": "u1", "attributes": {}}), this).unwrap_err(),
             "no auth_config.external_id: is the registration using access keys instead of a role?"

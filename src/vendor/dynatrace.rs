@@ -421,6 +421,7 @@ impl Vendor for Dynatrace {
                         external_id: connection.id.clone(),
                         id: connection.id,
                         owner,
+                        created_by: None,
                     });
                 }
             }
@@ -480,6 +481,7 @@ impl Vendor for Dynatrace {
                 id: id.to_owned(),
                 external_id: id.to_owned(),
                 owner: Owner::ThisStack,
+                created_by: None,
             }),
             _ => {
                 let message = error_message(&item.to_string().into_bytes());
@@ -506,6 +508,7 @@ impl Vendor for Dynatrace {
                 id: connection.id.clone(),
                 external_id: connection.id.clone(),
                 owner: Owner::ThisStack,
+                created_by: None,
             };
             // The role ARN already bound stays: Dynatrace cannot change it.
             let Some(value) =
@@ -554,6 +557,7 @@ impl Vendor for Dynatrace {
             id: id.to_owned(),
             external_id: id.to_owned(),
             owner: Owner::ThisStack,
+            created_by: None,
         })
     }
 

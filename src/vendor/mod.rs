@@ -74,6 +74,10 @@ pub struct Desired {
     pub identity: Identity,
     pub role_name: String,
     pub stack: StackMark,
+    /// The event's request id (as `physical_id::marker_request_id` writes it); vendors that
+    /// can record it on a registration they create let a failed Create's cleanup find exactly
+    /// what that request made.
+    pub request_id: String,
 }
 
 /// Who made a registration, judged by the vendor's ownership mark.
@@ -95,6 +99,8 @@ pub struct Registration {
     /// The external id the vendor's role assumption must present.
     pub external_id: String,
     pub owner: Owner,
+    /// The request that created it, where the vendor records one (see [`Desired::request_id`]).
+    pub created_by: Option<String>,
 }
 
 /// The result of a delete.
@@ -108,7 +114,7 @@ pub enum Removal {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VendorError {
     /// Transient failures (429, 5xx, timeouts) lasted until the deadline.
-    #[error("{0}. Nothing was changed by the failed call; retrying the stack operation is safe.")]
+    #[error("{0}. Retrying the stack operation is safe.")]
     GaveUp(#[from] GaveUp),
     /// The vendor refused the call; retrying will not help until something is fixed.
     #[error("{vendor} refused {call} with HTTP {status}: {message}.{hint}")]

@@ -20,6 +20,7 @@ from sandbox import Invocation
 MANAGED_TAG = "managed_by:registrar"
 STACK_TAG_PREFIX = "registrar_stack:"
 MARKER_PREFIX = "registrar:create-failed:"
+UNCONFIRMED_PREFIX = "registrar:create-unconfirmed:"
 PHYSICAL_ID_RE = re.compile(
     r"^registrar:datadog:(?P<site>[a-z0-9.-]+):(?P<partition>aws|aws-cn|aws-us-gov):(?P<account>\d{12}):"
     r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")

@@ -21,6 +21,7 @@ class Cell:
     mode: str
     expected: str
     outcome: str = "not run"
+    reason: str = ""  # the answer's Reason (redacted), printed with -v
     checks: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
@@ -62,10 +63,15 @@ def report(terminalreporter) -> None:
     tr.write_sep("=", f"fault matrix: {len(CELLS)} cells (scenario → outcome)")
     width_dep = max(len(c.dependency) for c in CELLS.values())
     width_mode = max(len(c.mode) for c in CELLS.values())
+    order: dict[str, int] = {}
     for cell in CELLS.values():
+        order.setdefault(cell.dependency, len(order))
+    for cell in sorted(CELLS.values(), key=lambda c: order[c.dependency]):  # stable: test order within
         result = results.get(cell.nodeid, "?")
         broken = cell.broken()
         held = f"{len(cell.checks) - len(broken)}/{len(cell.checks)} invariants"
         detail = f"broken: {', '.join(broken)}" if broken else "all hold"
         tr.write_line(f"{result:5} {cell.dependency:<{width_dep}}  {cell.mode:<{width_mode}}  "
                       f"want {cell.expected:<26} got {cell.outcome:<34} {held} ({detail})")
+        if tr.config.option.verbose > 0 and cell.reason:
+            tr.write_line(f"      reason: {cell.reason[:400]}")

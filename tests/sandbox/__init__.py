@@ -10,6 +10,7 @@ Nothing here reaches AWS or a vendor. The pieces, one job per module:
 - `aws`         moto_server subprocess (Secrets Manager, STS, IAM) and boto3 helpers
 - `events`      realistic CloudFormation custom-resource events
 - `blackhole`   an endpoint that accepts requests and never answers
+- `awsfaults`   a fault-injecting proxy in front of moto (Secrets Manager, STS)
 - `hygiene`     scanning logs and responses for secret values
 - `harness`     the `Sandbox` context manager tying them together
 - `demo`        `make demo`: Create → Update → Delete through the real binary
