@@ -7,7 +7,7 @@ service (from the SigV4 credential scope: `secretsmanager`, `sts`) and the opera
 (`X-Amz-Target` for Secrets Manager's JSON protocol, `Action=` for STS's query
 protocol), as the synthetic path `/<service>/<Operation>`.
 
-The step vocabulary is the vendor emulator's (`DatadogEmulator.add_fault`), with AWS's
+The step vocabulary is the one every emulator shares (`faults.py`), with AWS's
 error bodies: `{"status": 500}` (the protocol's error body; `"code"` picks the error
 code), `{"throttle": True}` (HTTP 400 `ThrottlingException` for Secrets Manager,
 `Throttling` for STS), `{"latency_ms": N}` (then forward), `{"hang": True}`,
@@ -26,8 +26,8 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from .datadog import FaultRule, LoggedRequest, take_fault_step
-from .httpd import CLOSE, HANG, BackgroundServer, Reply, Request
+from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, crafted_reply, queue_fault, serve_step, take_fault_step
+from .httpd import BackgroundServer, Reply, Request, ServedApp
 
 FORWARD_TIMEOUT_S = 30.0
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(?P<service>[a-z0-9-]+)/aws4_request")
@@ -68,7 +68,7 @@ def error_reply(service: str, status: int, code: str, message: str) -> Reply:
                   "x-amzn-ErrorType": code})
 
 
-class AwsFaultProxy:
+class AwsFaultProxy(ServedApp):
     """Forwards to `upstream` (moto's URL); logs every request; serves queued fault steps."""
 
     def __init__(self, upstream: str) -> None:
@@ -79,25 +79,9 @@ class AwsFaultProxy:
         self.requests: list[LoggedRequest] = []
         self._server = BackgroundServer(self, name="aws-faults")
 
-    def start(self) -> "AwsFaultProxy":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
     def add_fault(self, service: str, operation: str, steps: list[dict], repeat: bool = False) -> FaultRule:
         """Queue steps for `service` (`secretsmanager`, `sts`) calls of `operation` ("" = any)."""
-        rule = FaultRule("*", f"/{service}/{operation}", [dict(s) for s in steps], repeat)
-        if not rule.steps:
-            raise ValueError("a fault rule needs at least one step")
-        with self._lock:
-            self._faults.append(rule)
-        return rule
+        return queue_fault(self._faults, self._lock, "*", f"/{service}/{operation}", steps, repeat)
 
     def calls(self, service: str, operation: str = "") -> list[LoggedRequest]:
         with self._lock:
@@ -111,30 +95,22 @@ class AwsFaultProxy:
             self.requests.append(entry)
             step = take_fault_step(self._faults, "*", entry.path)
         entry.fault = step
-        reply = self._fault(step, service, server) if step is not None else None
+        reply = serve_step(step, server, lambda s: self._fault(s, service))
         if reply is None:
             reply = self._forward(request)
         if isinstance(reply, Reply):
             entry.status = reply.status
         return reply
 
-    def _fault(self, step: dict, service: str, server: BackgroundServer) -> Any:
-        if "latency_ms" in step:
-            return CLOSE if server.stopping.wait(step["latency_ms"] / 1000.0) else None
-        if step.get("hang"):
-            return HANG
-        if step.get("close"):
-            return CLOSE
+    def _fault(self, step: dict, service: str) -> Reply:
+        """The answer to a step past the connection-level ones (`serve_step`), with AWS's error bodies."""
         if step.get("malformed"):
-            return Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"ARN\":", {"Content-Type": "text/html"})
+            return Reply(200, BAD_GATEWAY_PAGE + b"\n{\"ARN\":", {"Content-Type": "text/html"})
         if step.get("throttle"):
             return error_reply(service, 400, THROTTLE_CODE.get(service, "ThrottlingException"), "Rate exceeded")
         status = int(step.get("status", 500))
         if "body" in step:
-            body = step["body"]
-            raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else
-                                                        json.dumps(body).encode())
-            return Reply(status, raw, {"Content-Type": step.get("content_type", "application/x-amz-json-1.1")})
+            return crafted_reply(step, status, "application/x-amz-json-1.1")
         code = step.get("code") or _DEFAULT_CODES.get((service, status), "InternalFailure")
         return error_reply(service, status, code, step.get("message", f"injected {status}"))
 

@@ -11,26 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .httpd import HANG, BackgroundServer, Request
+from .httpd import HANG, BackgroundServer, Request, ServedApp
 
 
-class Blackhole:
+class Blackhole(ServedApp):
     """Counts the requests it swallows."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._server = BackgroundServer(self, name="blackhole")
-
-    def start(self) -> "Blackhole":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     def handle(self, request: Request, server: BackgroundServer) -> Any:
         self.requests.append(request)

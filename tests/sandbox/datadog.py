@@ -24,7 +24,6 @@ and body, and counters are kept.
 from __future__ import annotations
 
 import copy
-import json
 import random
 import re
 import threading
@@ -34,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .httpd import CLOSE, HANG, BackgroundServer, Reply, Request
+from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
+from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
 
 ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
 NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
@@ -82,65 +82,6 @@ def default_attributes() -> dict:
 
 
 @dataclass
-class LoggedRequest:
-    """One request the emulator received, and what it answered."""
-
-    method: str
-    path: str
-    raw_query: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    received_at: float
-    status: int | None = None  # None: no answer (hang / dropped connection)
-    fault: dict | None = None  # the injected fault step that shaped the answer, if any
-
-    @property
-    def query(self) -> dict[str, list[str]]:
-        import urllib.parse
-        return urllib.parse.parse_qs(self.raw_query, keep_blank_values=True)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8")) if self.body else None
-
-
-@dataclass
-class FaultRule:
-    """Steps served, in order, to requests matching method and path prefix."""
-
-    method: str  # "*" for any
-    path_prefix: str
-    steps: list[dict]
-    repeat: bool = False  # keep serving the last step forever
-    served: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method) and path.startswith(self.path_prefix)
-
-
-def take_fault_step(rules: list[FaultRule], method: str, path: str) -> dict | None:
-    """The next step of the first rule matching `method` and `path` (caller holds the lock); a
-    rule is dropped once its steps are served, except that a `repeat` rule serves its last step
-    forever."""
-    for rule in rules:
-        if rule.matches(method, path):
-            if rule.repeat and len(rule.steps) == 1:
-                step = rule.steps[0]
-            else:
-                step = rule.steps.pop(0)
-                if not rule.steps:
-                    rules.remove(rule)
-            rule.served += 1
-            return step
-    return None
-
-
-@dataclass
 class Counters:
     requests: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
@@ -152,8 +93,11 @@ class Counters:
     deleted: int = 0
 
 
-class DatadogEmulator:
+class DatadogEmulator(ServedApp, VendorFaults):
     """One Datadog site's organisation, served over HTTP on 127.0.0.1."""
+
+    MALFORMED_BODY = BAD_GATEWAY_PAGE + b"\n{\"data\":"
+    MALFORMED_TYPE = JSONAPI
 
     def __init__(self, api_key: str, app_key: str, site: str = "datadoghq.com",
                  not_found_style: str = "404", seed: int | None = None) -> None:
@@ -168,17 +112,6 @@ class DatadogEmulator:
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "DatadogEmulator":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
     def reset(self) -> None:
         """Forget accounts, faults, logs, counters; rate limit and error rate off."""
         with self._lock:
@@ -212,26 +145,6 @@ class DatadogEmulator:
             if seed is not None:
                 self._random.seed(seed)
 
-    def add_fault(self, method: str, path_prefix: str, steps: list[dict], repeat: bool = False) -> FaultRule:
-        """Queue fault steps for requests matching `method` ("*" = any) and `path_prefix`.
-
-        Steps: {"status": 500} (JSON error body; "body"/"headers" optional),
-        {"status": 429, "headers": {...}}, {"latency_ms": N} (then serve normally),
-        {"hang": True}, {"malformed": True}, {"close": True} (drop the connection unanswered),
-        {"drop_response": True} (do the work, then drop the connection: the answer is lost),
-        {"garble_response": True} (do the work, then answer 200 with a body that is not JSON).
-        """
-        rule = FaultRule(method, path_prefix, [dict(s) for s in steps], repeat)
-        if not rule.steps:
-            raise ValueError("a fault rule needs at least one step")
-        with self._lock:
-            self._faults.append(rule)
-        return rule
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
     def seed_account(self, aws_account_id: str, role_name: str = "DatadogIntegrationRole",
                      account_tags: list[str] | None = None, **attributes: Any) -> dict:
         """Register an account directly (as someone else would have); returns the response `data`."""
@@ -263,43 +176,15 @@ class DatadogEmulator:
             del self._accounts[config_id]
 
     def requests_matching(self, method: str = "*", path_prefix: str = "/api/") -> list[LoggedRequest]:
-        with self._lock:
-            return [r for r in self.requests
-                    if (method == "*" or r.method == method.upper()) and r.path.startswith(path_prefix)]
-
-    def mutating_requests(self) -> list[LoggedRequest]:
-        return [r for r in self.requests_matching() if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+        return super().requests_matching(method, path_prefix)
 
     # ------------------------------------------------------------------ HTTP
     def handle(self, request: Request, server: BackgroundServer) -> Any:
         if request.path.startswith("/_sandbox/"):
             return self._control(request)
-        entry = LoggedRequest(request.method, request.path, request.raw_query, request.headers,
-                              request.body, request.received_at)
-        with self._lock:
-            self.requests.append(entry)
-            self.counters.requests += 1
-            step = self._next_fault(request)
-        if step is not None:
-            entry.fault = step
-            self.counters.faults_served += 1
-            if "latency_ms" in step:
-                if server.stopping.wait(step["latency_ms"] / 1000.0):
-                    return CLOSE
-            elif step.get("hang"):
-                return HANG
-            elif step.get("close"):
-                return CLOSE
-            elif step.get("malformed"):
-                return self._finish(entry, Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"data\":",
-                                                 {"Content-Type": JSONAPI}))
-            elif "status" in step:
-                return self._finish(entry, self._fault_reply(step))
-        with self._lock:
-            if self._error_rate and self._random.random() < self._error_rate:
-                status = self._random.choice((500, 502, 503))
-                message = "Internal Server Error" if status == 500 else "Service Unavailable"
-                return self._finish(entry, Reply.json(status, {"errors": [message]}))
+        entry, step, injected = self._inject(request, server)
+        if injected is not None:
+            return injected
         if request.header("DD-API-KEY") != self.api_key or request.header("DD-APPLICATION-KEY") != self.app_key:
             self.counters.forbidden += 1
             return self._finish(entry, Reply.json(403, {"errors": ["Forbidden"]}))
@@ -314,28 +199,18 @@ class DatadogEmulator:
         if step is not None and step.get("drop_response"):
             return CLOSE
         if step is not None and step.get("garble_response"):
-            return Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"data\":", {"Content-Type": JSONAPI})
+            return self._malformed()
         return reply
 
-    def _finish(self, entry: LoggedRequest, reply: Reply) -> Reply:
-        entry.status = reply.status
-        with self._lock:
-            self.counters.by_status[reply.status] = self.counters.by_status.get(reply.status, 0) + 1
-        return reply
-
-    def _next_fault(self, request: Request) -> dict | None:
-        return take_fault_step(self._faults, request.method, request.path)
+    def _random_error(self, status: int) -> Reply:
+        message = "Internal Server Error" if status == 500 else "Service Unavailable"
+        return Reply.json(status, {"errors": [message]})
 
     def _fault_reply(self, step: dict) -> Reply:
         status = int(step["status"])
         headers = {str(k): str(v) for k, v in (step.get("headers") or {}).items()}
         if "body" in step:
-            body = step["body"]
-            if isinstance(body, bytes):
-                raw = body
-            else:
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            return Reply(status, raw, {"Content-Type": step.get("content_type", "application/json"), **headers})
+            return crafted_reply(step, status, "application/json", headers)
         if status == 429:
             # Injected 429s carry the documented header set; the step's headers win.
             rl = {"X-RateLimit-Limit": "100", "X-RateLimit-Period": "10", "X-RateLimit-Remaining": "0",

@@ -32,8 +32,8 @@ references where they say what the real service does:
   `ErrorEnvelope` `{"error": {"code", "message", "constraintViolations"?}}`.
 
 Test control (plain methods; plus a small HTTP API under `/_sandbox/`): seed connections and
-monitoring configurations, remove them out of band, inject faults (the Datadog emulator's step
-vocabulary: status codes, 429, latency, hang, malformed, dropped connection, lost answer),
+monitoring configurations, remove them out of band, inject faults (the shared step vocabulary of
+`faults.py`: status codes, 429, latency, hang, malformed, dropped connection, lost answer),
 random 5xx, a page-size cap to force paging. Every API request is logged with its headers and
 body, and counters are kept.
 """
@@ -52,8 +52,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .datadog import FaultRule, LoggedRequest
-from .httpd import CLOSE, HANG, BackgroundServer, Reply, Request
+from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
+from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
 
 SETTINGS_PATH = "/platform/classic/environment-api/v2/settings/objects"
 EXTENSION = "com.dynatrace.extension.da-aws"
@@ -117,8 +117,11 @@ class Counters:
     config_writes: int = 0
 
 
-class DynatraceEmulator:
+class DynatraceEmulator(ServedApp, VendorFaults):
     """One Dynatrace environment, served over HTTP on 127.0.0.1."""
+
+    MALFORMED_BODY = BAD_GATEWAY_PAGE + b"\n{\"items\":"
+    MALFORMED_TYPE = "application/json"
 
     def __init__(self, token: str, environment_host: str = "abc12345.apps.dynatrace.com",
                  seed: int | None = None) -> None:
@@ -130,17 +133,6 @@ class DynatraceEmulator:
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "DynatraceEmulator":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
     def reset(self) -> None:
         """Forget objects, configurations, faults, logs, counters; all scopes granted."""
         with self._lock:
@@ -177,19 +169,6 @@ class DynatraceEmulator:
     def set_error_rate(self, rate: float) -> None:
         with self._lock:
             self._error_rate = rate
-
-    def add_fault(self, method: str, path_prefix: str, steps: list[dict], repeat: bool = False) -> FaultRule:
-        """Queue fault steps for matching requests (see `DatadogEmulator.add_fault` for the steps)."""
-        rule = FaultRule(method, path_prefix, [dict(s) for s in steps], repeat)
-        if not rule.steps:
-            raise ValueError("a fault rule needs at least one step")
-        with self._lock:
-            self._faults.append(rule)
-        return rule
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
     def seed_connection(self, name: str, role_arn: str = "", consumers: list[str] | None = None,
                         type_: str = "awsRoleBasedAuthentication") -> str:
@@ -253,42 +232,15 @@ class DynatraceEmulator:
             del self._configs[config_id]
 
     def requests_matching(self, method: str = "*", path_prefix: str = "/platform/") -> list[LoggedRequest]:
-        with self._lock:
-            return [r for r in self.requests
-                    if (method == "*" or r.method == method.upper()) and r.path.startswith(path_prefix)]
-
-    def mutating_requests(self) -> list[LoggedRequest]:
-        return [r for r in self.requests_matching() if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+        return super().requests_matching(method, path_prefix)
 
     # ------------------------------------------------------------------ HTTP
     def handle(self, request: Request, server: BackgroundServer) -> Any:
         if request.path.startswith("/_sandbox/"):
             return self._control(request)
-        entry = LoggedRequest(request.method, request.path, request.raw_query, request.headers,
-                              request.body, request.received_at)
-        with self._lock:
-            self.requests.append(entry)
-            self.counters.requests += 1
-            step = self._next_fault(request)
-        if step is not None:
-            entry.fault = step
-            self.counters.faults_served += 1
-            if "latency_ms" in step:
-                if server.stopping.wait(step["latency_ms"] / 1000.0):
-                    return CLOSE
-            elif step.get("hang"):
-                return HANG
-            elif step.get("close"):
-                return CLOSE
-            elif step.get("malformed"):
-                return self._finish(entry, Reply(200, b"<html><body>502 Bad Gateway</body></html>\n{\"items\":",
-                                                 {"Content-Type": "application/json"}))
-            elif "status" in step:
-                return self._finish(entry, self._fault_reply(step))
-        with self._lock:
-            if self._error_rate and self._random.random() < self._error_rate:
-                status = self._random.choice((500, 502, 503))
-                return self._finish(entry, Reply.json(status, error_envelope(status, "Internal Server Error")))
+        entry, step, injected = self._inject(request, server)
+        if injected is not None:
+            return injected
         denied = self._authorize(request)
         if denied is not None:
             return self._finish(entry, denied)
@@ -299,32 +251,14 @@ class DynatraceEmulator:
             return CLOSE
         return reply
 
-    def _finish(self, entry: LoggedRequest, reply: Reply) -> Reply:
-        entry.status = reply.status
-        with self._lock:
-            self.counters.by_status[reply.status] = self.counters.by_status.get(reply.status, 0) + 1
-        return reply
-
-    def _next_fault(self, request: Request) -> dict | None:
-        for rule in self._faults:
-            if rule.matches(request.method, request.path):
-                if rule.repeat and len(rule.steps) == 1:
-                    step = rule.steps[0]
-                else:
-                    step = rule.steps.pop(0)
-                    if not rule.steps:
-                        self._faults.remove(rule)
-                rule.served += 1
-                return step
-        return None
+    def _random_error(self, status: int) -> Reply:
+        return Reply.json(status, error_envelope(status, "Internal Server Error"))
 
     def _fault_reply(self, step: dict) -> Reply:
         status = int(step["status"])
         headers = {str(k): str(v) for k, v in (step.get("headers") or {}).items()}
         if "body" in step:
-            body = step["body"]
-            raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-            return Reply(status, raw, {"Content-Type": step.get("content_type", "application/json"), **headers})
+            return crafted_reply(step, status, "application/json", headers)
         if status == 429:
             # Dynatrace throttles by capacity and documents no rate-limit headers; Retry-After is
             # the generic hint a gateway would add. The step's headers win.

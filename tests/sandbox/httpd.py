@@ -24,7 +24,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 HANG = object()
 CLOSE = object()
@@ -258,3 +258,21 @@ class BackgroundServer:
         self._server = None
         if alive:
             raise RuntimeError(f"{self.name}: {len(alive)} handler thread(s) did not stop")
+
+
+class ServedApp:
+    """`start`, `stop` and `url` of an application that runs on its own `BackgroundServer`
+    (`self._server`): the lifecycle every emulator shares."""
+
+    _server: BackgroundServer
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .httpd import CLOSE, HANG, BackgroundServer, Raw, Reply, Request
+from .faults import BAD_GATEWAY_PAGE, serve_step
+from .httpd import BackgroundServer, Raw, Reply, Request, ServedApp
 
 PREFIX = "/cfn-response/"
 
@@ -85,7 +86,7 @@ class IssuedURL:
     signature: str
 
 
-class ResponseCatcher:
+class ResponseCatcher(ServedApp):
     """Records CloudFormation responses PUT to sandbox ResponseURLs."""
 
     def __init__(self) -> None:
@@ -95,18 +96,10 @@ class ResponseCatcher:
         self._issued: dict[str, IssuedURL] = {}
         self._faults: list[tuple[str | None, dict]] = []  # (token or None for any, step)
 
-    def start(self) -> "ResponseCatcher":
-        self._server.start()
-        return self
-
     def stop(self) -> None:
         with self._cond:
             self._cond.notify_all()
-        self._server.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        super().stop()
 
     # ------------------------------------------------------------------ issuing
     def issue(self, region: str = "us-east-1") -> IssuedURL:
@@ -181,22 +174,9 @@ class ResponseCatcher:
                     break
             issued = self._issued.get(token or "")
         try:
-            if step is not None and "latency_ms" in step:
-                if server.stopping.wait(step["latency_ms"] / 1000.0):
-                    return CLOSE
-                step = None  # then answer as usual
-            if step is not None:
-                if step.get("hang"):
-                    return HANG
-                if step.get("close"):
-                    return CLOSE
-                if step.get("malformed"):
-                    return Raw(b"<html><body>502 Bad Gateway</body></html>\r\n")
-                status = int(step.get("status", 500))
-                record.served_status = status
-                code = step.get("code") or ("InternalError" if status >= 500 else "AccessDenied")
-                return self._s3_error(status, code, "We encountered an internal error. Please try again."
-                                      if status >= 500 else "Access Denied")
+            shaped = serve_step(step, server, lambda s: self._fault(s, record))  # None: answer as usual
+            if shaped is not None:
+                return shaped
             signature = urllib.parse.parse_qs(request.raw_query).get("X-Amz-Signature", [None])[0]
             if issued is None or signature != issued.signature:
                 record.served_status = 403
@@ -213,6 +193,17 @@ class ResponseCatcher:
         finally:
             with self._cond:
                 self._cond.notify_all()
+
+    def _fault(self, step: dict, record: ResponseRecord) -> Any:
+        """The answer to a step past the connection-level ones (`serve_step`): bytes that are not
+        HTTP, or S3's XML error."""
+        if step.get("malformed"):
+            return Raw(BAD_GATEWAY_PAGE + b"\r\n")
+        status = int(step.get("status", 500))
+        record.served_status = status
+        code = step.get("code") or ("InternalError" if status >= 500 else "AccessDenied")
+        return self._s3_error(status, code, "We encountered an internal error. Please try again."
+                              if status >= 500 else "Access Denied")
 
     @staticmethod
     def _s3_error(status: int, code: str, message: str) -> Reply:

@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .httpd import CLOSE, BackgroundServer, Reply, Request
+from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
 
 API = "/2018-06-01/runtime"
 
@@ -58,7 +58,7 @@ class PendingInvocation:
     result_count: int = 0  # how many /response or /error posts arrived (must be 1)
 
 
-class RuntimeAPI:
+class RuntimeAPI(ServedApp):
     """Runtime API endpoint for one function (one process at a time)."""
 
     def __init__(self, function_arn: str, on_idle: Callable[[], None] | None = None,
@@ -73,14 +73,10 @@ class RuntimeAPI:
         self.unknown_posts: list[Request] = []
         self._server = BackgroundServer(self, name="runtime-api")
 
-    def start(self) -> "RuntimeAPI":
-        self._server.start()
-        return self
-
     def stop(self) -> None:
         with self._cond:
             self._cond.notify_all()
-        self._server.stop()
+        super().stop()
 
     @property
     def address(self) -> str:
