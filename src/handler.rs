@@ -102,7 +102,6 @@ impl Handler {
                 let subject = Subject::of(&request);
                 let progress = Progress::default();
                 // Work cut short may have registered the account already.
-                // Work cut short may have registered the account already.
                 let (incoming, request_id) = (
                     request.envelope.physical_resource_id.clone(),
                     request.envelope.request_id.clone(),
@@ -122,7 +121,9 @@ impl Handler {
                     .work(request, budget, progress.clone(), client.clone());
                 let mut outcome = guard::run(work, &budget, &progress, fallback_id).await;
                 if sweeping && outcome.status == Status::Failed {
-                    // A Delete of an id Registrar never answered must not block the stack.
+                    // A Delete of an id Registrar never answered must not block the stack,
+                    // whatever stopped the look (bad properties, an unreadable secret, the
+                    // deadline, a panic).
                     tracing::warn!(reason = ?outcome.reason, "could not finish looking for a registration left by an unanswered Create; answering SUCCESS");
                     outcome = Outcome::success(outcome.physical_resource_id, Default::default());
                 }
@@ -166,22 +167,13 @@ impl Handler {
             tracing::info!("the PhysicalResourceId is a failed Create's marker; nothing to delete");
             return Outcome::success(failed_id, Default::default());
         }
-        // A Delete of an id Registrar never answered looks for a registration of this stack's
-        // (see lifecycle), but can never fail: without usable properties there is nothing to
-        // look for.
-        let sweeping = is_sweep(&request);
-        let refuse = |reason: String| {
-            if sweeping {
-                tracing::warn!(reason = %reason, "cannot look for a registration left by an unanswered Create");
-                Outcome::success(failed_id.clone(), Default::default())
-            } else {
-                Outcome::failed(failed_id.clone(), reason)
-            }
-        };
         if let Some(problem) = &self.config.problem {
-            return refuse(format!(
-                "Registrar's function is misconfigured: {problem}. Fix the function's environment variables and retry."
-            ));
+            return Outcome::failed(
+                failed_id,
+                format!(
+                    "Registrar's function is misconfigured: {problem}. Fix the function's environment variables and retry."
+                ),
+            );
         }
         #[cfg(debug_assertions)]
         if std::env::var_os(INJECT_PANIC_VAR).is_some() {
@@ -190,14 +182,17 @@ impl Handler {
         }
         let props = Properties::new(request.properties.clone());
         let Some(stack) = StackArn::parse(&envelope.stack_id) else {
-            return refuse(format!(
-                "The StackId {:?} is not a CloudFormation stack ARN.",
-                envelope.stack_id
-            ));
+            return Outcome::failed(
+                failed_id,
+                format!(
+                    "The StackId {:?} is not a CloudFormation stack ARN.",
+                    envelope.stack_id
+                ),
+            );
         };
         let common = match Common::parse(&props, Some(&stack)) {
             Ok(common) => common,
-            Err(e) => return refuse(e.to_string()),
+            Err(e) => return Outcome::failed(failed_id, e.to_string()),
         };
         // A Delete goes to the vendor that made the registration (or binding).
         let vendor = match &incoming {
@@ -226,7 +221,6 @@ impl Handler {
             mark,
             http,
             progress,
-            sweeping,
         };
         match vendor {
             VendorKind::Datadog => Box::pin(self.run::<Datadog>(job)).await,
@@ -242,14 +236,9 @@ impl Handler {
             mark,
             http,
             progress,
-            sweeping,
         } = job;
         let settings = match V::settings(props) {
             Ok(settings) => settings,
-            Err(e) if sweeping => {
-                tracing::warn!(reason = %e, "cannot look for a registration left by an unanswered Create");
-                return Outcome::success(answer_id_if_lost(&request.envelope), Default::default());
-            }
             Err(e) => return Outcome::failed(answer_id_if_lost(&request.envelope), e.to_string()),
         };
         let event = Event::<V> {
@@ -289,8 +278,6 @@ struct Job<'a> {
     mark: StackMark,
     http: VendorHttp,
     progress: Progress,
-    /// A Delete of an id Registrar never answered: it may look, but never fail.
-    sweeping: bool,
 }
 
 /// Whether the request is a Delete of an id Registrar never answered (see lifecycle): it may

@@ -135,11 +135,9 @@ where
     let answer_id = failed_id(&event);
     // With a request id (an unconfirmed Create's marker), only what that request made; without
     // (an id CloudFormation made up), whatever this stack made.
-    let wanted = |registration: &Registration| {
-        registration.owner == Owner::ThisStack
-            && made_by
-                .as_ref()
-                .is_none_or(|request| registration.created_by.as_ref() == Some(request))
+    let wanted = |registration: &Registration| match &made_by {
+        Some(request) => registration.made_by(request),
+        None => registration.owner == Owner::ThisStack,
     };
     let until = (Instant::now() + SWEEP_GRACE).min(event.deadline);
     let result = async {
@@ -220,8 +218,7 @@ async fn ensure<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registrat
                 // The call may have reached the vendor: look for what this request made.
                 Err(e) if e.is_transient() => {
                     if let Ok(Some(registration)) = vendor.find().await
-                        && registration.owner == Owner::ThisStack
-                        && registration.created_by.as_deref() == Some(&event.desired.request_id)
+                        && registration.made_by(&event.desired.request_id)
                     {
                         return Ok(registration);
                     }

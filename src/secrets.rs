@@ -301,10 +301,7 @@ fn describe<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> String {
 fn classify<R>(
     secret: &SecretRef,
     error: SdkError<aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError, R>,
-) -> SecretError
-where
-    R: fmt::Debug,
-{
+) -> SecretError {
     let arn = secret.arn.clone();
     let detail = describe(&error);
     let SdkError::ServiceError(service) = &error else {

@@ -103,6 +103,13 @@ pub struct Registration {
     pub created_by: Option<String>,
 }
 
+impl Registration {
+    /// Whether this stack's request `request_id` created it (as far as the vendor records).
+    pub fn made_by(&self, request_id: &str) -> bool {
+        self.owner == Owner::ThisStack && self.created_by.as_deref() == Some(request_id)
+    }
+}
+
 /// The result of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
