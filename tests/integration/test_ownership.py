@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract import MARKER_PREFIX, answered, is_ours, physical_id, tags_of
+from contract import MARKER_PREFIX, UNCONFIRMED_PREFIX, answered, is_ours, physical_id, tags_of
 
 ACCOUNT = "123456789012"
 
@@ -108,6 +108,27 @@ def test_a_delete_of_a_foreign_physical_id_touches_nothing(sandbox, foreign_id):
     stack = sb.stack()
     body = answered(sb.invoke(stack.delete(foreign_id, sb.datadog_props(arn))), "SUCCESS")
     assert body["PhysicalResourceId"] == foreign_id, "a Delete echoes the id it was given"
+    assert sb.datadog.mutating_requests() == [] and sb.datadog.accounts() == [theirs]
+
+
+@pytest.mark.parametrize("physical", ["made-up", "unconfirmed"])
+@pytest.mark.parametrize("cannot_look", ["properties without SecretArn", "a secret that does not exist"])
+def test_a_delete_of_an_unanswered_create_never_fails(sandbox, physical, cannot_look):
+    """A Delete whose id Registrar never answered (CloudFormation made it up, or the Create could
+    not tell whether it registered) may look for this stack's registration, but it must not block
+    the stack when it cannot look."""
+    sb = sandbox
+    theirs = sb.datadog.seed_account(ACCOUNT, account_tags=["team:someone-else"])
+    stack = sb.stack()
+    if cannot_look == "properties without SecretArn":
+        props = sb.datadog_props(sb.datadog_secret())
+        del props["SecretArn"]
+    else:
+        props = sb.datadog_props(f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:registrar/does-not-exist-AbCdEf")
+    unanswered_id = {"made-up": f"{stack.name}-{stack.logical_id}-ABCDEF123456",
+                   "unconfirmed": f"{UNCONFIRMED_PREFIX}0b9f7c1e-5d2a-4c3b-9e8f-1a2b3c4d5e6f"}[physical]
+    body = answered(sb.invoke(stack.delete(unanswered_id, props)), "SUCCESS")
+    assert body["PhysicalResourceId"] == unanswered_id, "a Delete echoes the id it was given"
     assert sb.datadog.mutating_requests() == [] and sb.datadog.accounts() == [theirs]
 
 
