@@ -98,16 +98,22 @@ def run_datadog(show_logs: bool) -> int:
             results.append(_print_response(inv))
             _print_datadog(sb)
 
-        if show_logs:
-            print("\nbinary logs (secrets redacted):")
-            print(sb.all_logs())
-        leaks = sb.leaks()
-        if leaks:
-            print("\n✗ secret values leaked: " + "; ".join(leaks))
-        ok = len(results) == 3 and all(results) and not leaks
-        print(f"\n{'✓ every step answered SUCCESS' if ok else '✗ not every step answered SUCCESS'} "
-              f"(one warm process, {fn.starts} start(s))")
-        return 0 if ok else 1
+        return _verdict(sb, fn, results, steps=3, show_logs=show_logs)
+
+
+def _verdict(sb, fn, results: list[bool], *, steps: int, show_logs: bool) -> int:
+    """Prints the logs if asked, the leak scan and the verdict; 0 when every one of `steps`
+    steps answered SUCCESS and no secret leaked."""
+    if show_logs:
+        print("\nbinary logs (secrets redacted):")
+        print(sb.all_logs())
+    leaks = sb.leaks()
+    if leaks:
+        print("\n✗ secret values leaked: " + "; ".join(leaks))
+    ok = len(results) == steps and all(results) and not leaks
+    print(f"\n{'✓ every step answered SUCCESS' if ok else '✗ not every step answered SUCCESS'} "
+          f"(one warm process, {fn.starts} start(s))")
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

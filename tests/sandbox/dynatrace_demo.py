@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from .demo import _print_response, _short
+from .demo import _print_response, _short, _verdict
 from .harness import Sandbox
 
 ROLE_NAME = "DynatraceMonitoringRole"
@@ -117,13 +117,4 @@ def run_dynatrace(show_logs: bool) -> int:
         results.append(_print_response(inv))
         _print_dynatrace(sb, config_id)
 
-        if show_logs:
-            print("\nbinary logs (secrets redacted):")
-            print(sb.all_logs())
-        leaks = sb.leaks()
-        if leaks:
-            print("\n✗ secret values leaked: " + "; ".join(leaks))
-        ok = len(results) == 5 and all(results) and not leaks
-        print(f"\n{'✓ every step answered SUCCESS' if ok else '✗ not every step answered SUCCESS'} "
-              f"(one warm process, {fn.starts} start(s))")
-        return 0 if ok else 1
+        return _verdict(sb, fn, results, steps=5, show_logs=show_logs)
