@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 VENDOR ?= datadog
 SANDBOX := PYTHONPATH=tests $(PYTHON)
 
-.PHONY: demo test lint unit template integration build release zip bench bench-coldstart bench-rollout clean
+.PHONY: demo test lint unit template integration build release zip bench bench-coldstart bench-rollout bench-dynatrace clean
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -50,7 +50,7 @@ zip: $(VENV)/.build-tools
 release:
 	cargo build --locked --release --bin bootstrap
 
-bench: bench-coldstart bench-rollout
+bench: bench-coldstart bench-rollout bench-dynatrace
 
 bench-coldstart: $(VENV)/.installed release
 	$(SANDBOX) tests/bench/coldstart.py --runs 30
@@ -58,6 +58,10 @@ bench-coldstart: $(VENV)/.installed release
 ROLLOUT_ARGS ?= --accounts 1000 --concurrency 100 --error-rate 0.05 --limit 300 --period 10
 bench-rollout: $(VENV)/.installed release
 	$(SANDBOX) tests/bench/rollout.py $(ROLLOUT_ARGS)
+
+DYNATRACE_ROLLOUT_ARGS ?= --accounts 200 --concurrency 50 --jitter-ms 5 80
+bench-dynatrace: $(VENV)/.installed release
+	$(SANDBOX) tests/bench/dynatrace_rollout.py $(DYNATRACE_ROLLOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) target

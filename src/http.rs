@@ -155,6 +155,56 @@ impl VendorHttp {
             tokio::time::sleep(wait).await;
         }
     }
+
+    /// Sends `method url` once, without retrying: for a call that must not be repeated
+    /// blindly, because a lost answer may hide that it took effect (the caller looks before
+    /// it sends again). Any HTTP answer is returned, 429 and 5xx included; a connection error
+    /// or timeout is a [`GaveUp`] after one attempt.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        decorate: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Answer, GaveUp> {
+        let call = format!("{method} {}", url.path());
+        let started = Instant::now();
+        let remaining = self.deadline.saturating_duration_since(started);
+        self.progress
+            .set(format!("waiting for {}'s answer to {call}", self.vendor));
+        if method != Method::GET && method != Method::HEAD {
+            self.progress.sent_a_change();
+        }
+        let request =
+            decorate(self.client.request(method, url)).timeout(ATTEMPT_TIMEOUT.min(remaining));
+        let last = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                match response.bytes().await {
+                    Ok(body) => {
+                        return Ok(Answer {
+                            status,
+                            headers,
+                            body: body.to_vec(),
+                        });
+                    }
+                    Err(e) => format!("the answer broke off ({})", e.without_url()),
+                }
+            }
+            Err(e) if e.is_timeout() => format!(
+                "no answer within {} s",
+                ATTEMPT_TIMEOUT.min(remaining).as_secs_f64().round()
+            ),
+            Err(e) => describe(&e),
+        };
+        Err(GaveUp {
+            vendor: self.vendor,
+            call,
+            attempts: 1,
+            last,
+            elapsed: started.elapsed(),
+        })
+    }
 }
 
 /// How long a 429 asks us to wait: until the window resets (`X-RateLimit-Reset`, Datadog's

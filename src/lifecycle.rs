@@ -192,11 +192,14 @@ where
         let principal = V::principal_account_id(&event.settings, event.desired.identity.partition)?;
         let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
         let registration = ensure(&vendor, &event).await?;
-        Ok::<_, Failure>((registration, principal))
+        let attributes = vendor.attributes(&registration);
+        Ok::<_, Failure>((registration, principal, attributes))
     }
     .await;
     match result {
-        Ok((registration, principal)) => success::<V>(&event, location, registration, principal),
+        Ok((registration, principal, attributes)) => {
+            success::<V>(&event, location, registration, principal, attributes)
+        }
         Err(failure @ Failure::Unconfirmed(_)) if event.request_type == RequestType::Create => {
             Outcome::failed(
                 physical_id::create_unconfirmed(event.request_id),
@@ -295,11 +298,14 @@ where
                 ensure(&vendor, &event).await?
             }
         };
-        Ok::<_, Failure>((updated, principal))
+        let attributes = vendor.attributes(&updated);
+        Ok::<_, Failure>((updated, principal, attributes))
     }
     .await;
     match result {
-        Ok((updated, principal)) => success::<V>(&event, location, updated, principal),
+        Ok((updated, principal, attributes)) => {
+            success::<V>(&event, location, updated, principal, attributes)
+        }
         Err(failure) => Outcome::failed(incoming, failure.to_string()),
     }
 }
@@ -400,30 +406,45 @@ where
         "arn:{}:iam::{}:role/{}",
         identity.partition, identity.account, event.desired.role_name
     );
+    let location = V::location(&event.settings);
+    // An Update of a binding of the same registration continues it; anything else starts anew.
+    let previous = match event.physical_id.map(PhysicalId::parse) {
+        Some(PhysicalId::Binding(b))
+            if b.registration.vendor == V::KIND
+                && b.registration.location == location
+                && b.registration.partition == identity.partition
+                && b.registration.account == identity.account
+                && b.registration.id == registration_id =>
+        {
+            Some(b.scope)
+        }
+        _ => None,
+    };
     let result = async {
         let principal = V::principal_account_id(&event.settings, identity.partition)?;
         let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
-        Ok::<_, Failure>((vendor.bind(registration_id, &role_arn).await?, principal))
+        let bound = vendor
+            .bind(registration_id, &role_arn, previous.as_deref())
+            .await?;
+        let attributes = vendor.attributes(&bound.registration);
+        Ok::<_, Failure>((bound, principal, attributes))
     }
     .await;
     match result {
-        Ok((registration, principal)) => {
+        Ok((bound, principal, mut attributes)) => {
             let binding = BindingRef {
                 registration: RegistrationRef {
                     vendor: V::KIND,
-                    location: V::location(&event.settings),
+                    location: location.clone(),
                     partition: identity.partition,
                     account: identity.account.clone(),
-                    id: registration.id.clone(),
+                    id: bound.registration.id.clone(),
                 },
-                scope: V::binding_scope(&event.settings),
+                scope: bound.scope,
             };
-            let mut outcome = success::<V>(
-                &event,
-                binding.registration.location.clone(),
-                registration,
-                principal,
-            );
+            attributes.extend(bound.data);
+            let mut outcome =
+                success::<V>(&event, location, bound.registration, principal, attributes);
             outcome.physical_resource_id = binding.to_string();
             outcome.data.insert("RoleArn".to_owned(), role_arn);
             outcome
@@ -437,6 +458,7 @@ fn success<V: Vendor>(
     location: String,
     registration: Registration,
     principal: String,
+    attributes: BTreeMap<String, String>,
 ) -> Outcome {
     let physical_id = RegistrationRef {
         vendor: V::KIND,
@@ -445,7 +467,9 @@ fn success<V: Vendor>(
         account: event.desired.identity.account.clone(),
         id: registration.id.clone(),
     };
-    let data = BTreeMap::from([
+    // The contract's attributes last: a vendor's attributes never replace them.
+    let mut data = attributes;
+    data.extend([
         ("ExternalId".to_owned(), registration.external_id),
         ("RegistrationId".to_owned(), registration.id),
         ("PrincipalAccountId".to_owned(), principal),

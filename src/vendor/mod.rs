@@ -7,6 +7,7 @@
 pub mod datadog;
 pub mod dynatrace;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
@@ -110,6 +111,16 @@ impl Registration {
     }
 }
 
+/// What a role binding made: the registration it completes, its scope (the part of the
+/// binding's PhysicalResourceId the vendor defines, without `:`; `-` for none) and attributes
+/// for the resource's `Data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub registration: Registration,
+    pub scope: String,
+    pub data: BTreeMap<String, String>,
+}
+
 /// The result of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -201,20 +212,22 @@ pub trait Vendor: Sized + Send + Sync + 'static {
     /// Deletes registration `id`.
     fn delete(&self, id: &str) -> impl Future<Output = Result<Removal, VendorError>> + Send;
 
-    /// For vendors whose registration is completed by a role binding (`Phase: role-binding`):
-    /// the part of the settings that, when changed, makes a new binding (e.g. the monitoring
-    /// configuration joined), without `:`; `-` for none.
-    fn binding_scope(_settings: &Self::Settings) -> String {
-        "-".to_owned()
+    /// Attributes the vendor learned about `registration` while handling this event, added to
+    /// the resource's `Data` (for example who owns it at the vendor). None by default.
+    fn attributes(&self, _registration: &Registration) -> BTreeMap<String, String> {
+        BTreeMap::new()
     }
 
     /// Binds the role `role_arn` to registration `id` (idempotent) and completes it per the
-    /// settings. Vendors without a binding step refuse.
+    /// settings, for vendors whose registration needs the role's ARN once the role exists
+    /// (`Phase: role-binding`). `previous` is the scope of the binding this one updates in
+    /// place (same registration), if any. Vendors without a binding step refuse.
     fn bind(
         &self,
         _id: &str,
         _role_arn: &str,
-    ) -> impl Future<Output = Result<Registration, VendorError>> + Send {
+        _previous: Option<&str>,
+    ) -> impl Future<Output = Result<Bound, VendorError>> + Send {
         async { Err(no_binding_step(Self::KIND)) }
     }
 

@@ -1,39 +1,59 @@
 """Emulator of one Dynatrace SaaS environment: AWS connections and AWS monitoring configurations.
 
-Faithful to shared/reference/dynatrace.md §2a and the Settings 2.0 / Extensions 2.0 API
-references where they say what the real service does:
-- Settings 2.0 objects on the platform host, `Authorization: Bearer <platform token>`:
+By default it does what Dynatrace documents, and nothing more (docs/dynatrace-api.md lists each
+fact with its public source; the comments below name the source of each behaviour):
+
+- Settings 2.0 objects on the platform host, `Authorization: Bearer <platform token>`
+  (Settings API reference, docs.dynatrace.com/docs/dynatrace-api/environment-api/settings):
   `GET/POST .../platform/classic/environment-api/v2/settings/objects` and
   `GET/PUT/DELETE .../settings/objects/{objectId}`.
   * List: `schemaIds` (or `nextPageKey` *alone*), `fields` (replaces the default
-    `objectId,value`), `pageSize` (max 500, default 100); answers
-    `{"items", "totalCount", "pageSize", "nextPageKey"?}`.
+    `objectId,value`; the documented field names only), `pageSize` (max 500, default 100);
+    answers `{"items", "totalCount", "pageSize", "nextPageKey"?}` with the *accessible*
+    objects only.
   * POST takes a list of objects and answers a list of per-item results
     (`{"code", "objectId"}` or `{"code", "error", "invalidValue"}`) with HTTP 200 when all
-    succeeded, 207 when some did, 400 when none did.
-  * objectIds are server-generated, base64url-like (~100-130 characters, never `:`); every
-    object carries an `updateToken` that changes on each write; a PUT or DELETE that presents
-    a stale one answers 409; one that presents none is unconditional (as documented).
-  * DELETE answers 204, or 404 for an unknown id.
-- The schema `builtin:hyperscaler-authentication.connections.aws`: `name` 3-100 characters,
-  no `:`, unique across connections (per-item 400 "There is another connection defined under
-  this name"); `type` cannot change; `roleArn` must match the schema pattern, may be empty,
-  cannot be changed once set (the terraform provider's finding); a new non-empty role ARN is
-  validated by assuming the role, which fails with 400 while IAM propagates
-  (`set_role_validation`: for a number of attempts and/or seconds per ARN).
+    succeeded, 207 when some did, 400 when none did. `validateOnly=true` validates without
+    saving (`{"code": 200}` per valid item).
+  * objectIds are server-generated, base64url-like, never `:`; every object carries an
+    `updateToken` that changes on each write; a PUT or DELETE that presents a stale one
+    answers 409; one that presents none is unconditional (GET/PUT/DELETE object pages).
+  * GET by id answers the documented `SettingsObjectByObjectIdResponse` fields, among them
+    `owner` (an `Identity`: `{"type": "user", "id"}`), `createdBy`, `modifiedBy`,
+    `resourceContext.operations`; DELETE answers 204, or 404 for an unknown id.
+- Owner-based access control (the schema's `"ownerBasedAccessControl": true`; "Owner-based
+  access control" and the object-permission pages): every token belongs to a user; an object
+  belongs to the user whose token created it and is accessible to its owner and to those it is
+  shared with (`share`, read or read-write). The list leaves the others out; GET, PUT and DELETE
+  of an object the token cannot access answer 404 "No object available for the given
+  objectId" (`set_hidden_status(403)` answers the other documented code, "Forbidden", instead);
+  a write to an object shared read-only answers 403.
+- The schema `builtin:hyperscaler-authentication.connections.aws` (the Terraform provider's
+  copy of it, dynatrace-oss/terraform-provider-dynatrace): `name` 3-100 characters, no `:`,
+  unique among the schema's objects whoever owns them (the schema constraint names no owner;
+  per-item 400 "There is another connection defined under this name."); `type` cannot change;
+  `roleArn` must match the schema pattern, may be empty, cannot be changed once set (the
+  Terraform provider's finding); a new non-empty role ARN is validated by assuming the role,
+  which fails with 400 while IAM propagates (`set_role_validation`); `maxObjects` 3000.
 - Monitoring configurations of `com.dynatrace.extension.da-aws`
-  (`/platform/extensions/v2/extensions/com.dynatrace.extension.da-aws/monitoring-configurations`):
-  GET/PUT/DELETE by id, POST, list. The API reference documents no concurrency token; the
-  emulator treats them as the settings objects they are (same objectId shape) and hands out an
-  `updateToken` on GET that a PUT may present: stale → 409. This is the optimistic-concurrency
-  contract Registrar's client is written against (src/vendor/dynatrace.rs says so too).
-- Auth: no or a malformed `Authorization` header, or an unknown token → 401; a known token
-  without the scope the call needs (`revoke_scope`) → 403. Error bodies are Dynatrace's
+  (`/platform/extensions/v2/extensions/com.dynatrace.extension.da-aws/monitoring-configurations`,
+  the platform Extensions 2.0 API reference): GET returns `objectId`, `scope`, `value` and
+  `modificationInfo`; PUT takes `{value}` and overwrites (no token, no 409: last writer
+  wins); POST takes `{scope, value}` and answers 201; DELETE answers 204 and removes the
+  connections the configuration maps ("Manage your AWS connections via API": deleting a
+  monitoring configuration removes its mapped AWS connection in the background; the delay is
+  `set_connection_removal_delay`, 0 by default); the list pages with `page-size` (default 20,
+  max 500) and `page-key` alone. Nothing in the docs restricts them by owner, and nothing here
+  does.
+- Auth: no or a malformed `Authorization` header, or an unknown token → 401; a token without
+  the scope the call needs (`revoke_scope`) → 403. Error bodies are Dynatrace's
   `ErrorEnvelope` `{"error": {"code", "message", "constraintViolations"?}}`.
 
-Test control (plain methods; plus a small HTTP API under `/_sandbox/`): seed connections and
-monitoring configurations, remove them out of band, inject faults (the shared step vocabulary of
-`faults.py`: status codes, 429, latency, hang, malformed, dropped connection, lost answer),
+Test control (plain methods; plus a small HTTP API under `/_sandbox/`): tokens of other users,
+sharing, seeded connections and monitoring configurations, out-of-band removals, a latency
+jitter on every API answer (`set_latency`), a concurrent writer that puts back a stale copy of
+a monitoring configuration after the next write to it (`stale_writer`, the documented
+last-writer-wins race made deterministic), faults (the shared step vocabulary of `faults.py`),
 random 5xx, a page-size cap to force paging. Every API request is logged with its headers and
 body, and counters are kept.
 """
@@ -63,12 +83,16 @@ CONNECTION_TYPES = ("awsRoleBasedAuthentication", "awsWebIdentity")
 CONSUMERS = ("SVC:com.dynatrace.da", "DA", "APP:dynatrace.biz.carbon", "SVC:com.dynatrace.bo",
              "SVC:com.dynatrace.openpipeline", "SVC:com.dynatrace.grail", "NONE")
 ROLE_ARN_PATTERN = re.compile(r"^$|arn:aws:iam::(?:aws|\d+?):role\/.*$")  # the schema's pattern
-NAME_TAKEN = "There is another connection defined under this name"
-MAX_OBJECTS = 3000
+NAME_TAKEN = "There is another connection defined under this name."  # the schema's customMessage
+NO_OBJECT = "No object available for the given objectId"
+MAX_OBJECTS = 3000  # the schema's maxObjects
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
-LIST_FIELDS = ("objectId", "value", "updateToken", "schemaId", "schemaVersion", "scope", "summary",
-               "modificationInfo", "externalId", "owner")
-SCHEMA_VERSION = "1.0.27"
+CONFIG_DEFAULT_PAGE_SIZE, CONFIG_MAX_PAGE_SIZE = 20, 500
+# The fields the list may be asked for (GET objects reference).
+LIST_FIELDS = ("objectId", "summary", "searchSummary", "created", "modified", "createdBy", "modifiedBy",
+               "author", "updateToken", "scope", "modificationInfo", "resourceContext", "owner", "schemaId",
+               "schemaVersion", "value", "externalId")
+SCHEMA_VERSION = "0.0.25"
 _ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 
 SCOPE_READ, SCOPE_WRITE = "settings:objects:read", "settings:objects:write"
@@ -109,12 +133,18 @@ class Counters:
     faults_served: int = 0
     unauthorized: int = 0
     forbidden: int = 0
+    hidden: int = 0  # requests for an object the token's user cannot access
     created: int = 0
+    validated: int = 0  # validateOnly POSTs
     updated: int = 0
     deleted: int = 0
-    conflicts: int = 0  # 409s for a stale updateToken
+    conflicts: int = 0  # 409s for a stale updateToken (connections)
     role_rejections: int = 0  # 400s while the role "propagates"
     config_writes: int = 0
+    configs_created: int = 0
+    configs_deleted: int = 0
+    stale_writes: int = 0  # stale copies put back by `stale_writer`
+    removed_with_config: int = 0  # connections removed because their configuration was deleted
 
 
 class DynatraceEmulator(ServedApp, VendorFaults):
@@ -126,6 +156,8 @@ class DynatraceEmulator(ServedApp, VendorFaults):
     def __init__(self, token: str, environment_host: str = "abc12345.apps.dynatrace.com",
                  seed: int | None = None) -> None:
         self.token = token
+        # The user the sandbox's token belongs to: a service user, as the deploy guide asks.
+        self.user = str(uuid.uuid4())
         self.environment_host = environment_host
         self._lock = threading.RLock()
         self._random = random.Random(seed)
@@ -134,21 +166,69 @@ class DynatraceEmulator(ServedApp, VendorFaults):
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
-        """Forget objects, configurations, faults, logs, counters; all scopes granted."""
+        """Forget objects, configurations, other tokens, faults, logs, counters; all scopes granted."""
         with self._lock:
+            self._tokens: dict[str, str] = {self.token: self.user}
             self._objects: dict[str, dict] = {}  # connections (settings objects), in creation order
+            self._shares: dict[str, dict[str, str]] = {}  # objectId -> {user or "all-users": "r"|"rw"}
             self._configs: dict[str, dict] = {}  # monitoring configurations
             self._pages: dict[str, tuple[list[str], list[str], int, int]] = {}
+            self._config_pages: dict[str, tuple[int, int]] = {}
+            self._due: list[tuple[float, str, Any]] = []  # (when, what, argument): background work
+            self._stale: dict[str, float] = {}  # config id -> delay of the stale writer armed for it
             self._faults: list[FaultRule] = []
             self._error_rate = 0.0
             self._scopes = set(ALL_SCOPES)
             self._page_cap = MAX_PAGE_SIZE
+            self._hidden_status = 404
+            self._latency = (0.0, 0.0)
+            self._removal_delay = 0.0
             self._role_failures, self._role_seconds, self._role_status = 0, 0.0, 400
             self._role_attempts: dict[str, dict] = {}
             self.requests: list[LoggedRequest] = []
             self.counters = Counters()
 
     # ------------------------------------------------------------------ test control
+    def add_token(self, token: str, user: str | None = None) -> str:
+        """A platform token of another user (a new one unless given); returns the user's id."""
+        user = user or str(uuid.uuid4())
+        with self._lock:
+            self._tokens[token] = user
+        return user
+
+    def share(self, oid: str, user: str = "all-users", write: bool = True) -> None:
+        """Share a connection with `user` (or every user), read-write or read-only."""
+        with self._lock:
+            self._shares.setdefault(oid, {})[user] = "rw" if write else "r"
+
+    def transfer(self, oid: str, user: str) -> None:
+        """Transfer a connection's ownership (the previous owner loses access unless shared)."""
+        with self._lock:
+            self._objects[oid]["owner"] = {"type": "user", "id": user}
+
+    def set_hidden_status(self, status: int) -> None:
+        """What GET, PUT and DELETE answer for an object the token cannot access: 404 (default) or 403."""
+        assert status in (403, 404)
+        with self._lock:
+            self._hidden_status = status
+
+    def set_latency(self, min_ms: float, max_ms: float) -> None:
+        """Every API answer waits a uniformly random time in [min_ms, max_ms] (jitter)."""
+        with self._lock:
+            self._latency = (min_ms / 1000.0, max_ms / 1000.0)
+
+    def set_connection_removal_delay(self, seconds: float) -> None:
+        """How long after a monitoring configuration is deleted its connections are removed."""
+        with self._lock:
+            self._removal_delay = seconds
+
+    def stale_writer(self, config_id: str, delay_s: float = 0.3) -> None:
+        """Arms a concurrent writer of monitoring configuration `config_id`: it read the
+        configuration just before the next PUT to it, and writes that copy back `delay_s` after
+        that PUT, undoing it (last writer wins, as documented)."""
+        with self._lock:
+            self._stale[config_id] = delay_s
+
     def set_role_validation(self, failures: int = 0, seconds: float = 0.0, status: int = 400) -> None:
         """Make Dynatrace's assume-role check of a newly set role ARN fail (IAM propagation):
         the first `failures` attempts per ARN, and every attempt within `seconds` of the first."""
@@ -157,12 +237,12 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             self._role_attempts.clear()
 
     def revoke_scope(self, scope: str) -> None:
-        """The token loses a scope: calls that need it answer 403."""
+        """The tokens lose a scope: calls that need it answer 403."""
         with self._lock:
             self._scopes.discard(scope)
 
     def set_page_cap(self, size: int) -> None:
-        """Serve at most `size` settings objects per page (to exercise `nextPageKey`)."""
+        """Serve at most `size` settings objects or configurations per page (to exercise paging)."""
         with self._lock:
             self._page_cap = size
 
@@ -171,33 +251,38 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             self._error_rate = rate
 
     def seed_connection(self, name: str, role_arn: str = "", consumers: list[str] | None = None,
-                        type_: str = "awsRoleBasedAuthentication") -> str:
-        """Create a connection directly (as someone else would have); returns its objectId."""
+                        type_: str = "awsRoleBasedAuthentication", owner: str | None = None) -> str:
+        """Create a connection directly (as someone else would have, with a token of `owner`,
+        by default the sandbox token's user); returns its objectId."""
         value: dict[str, Any] = {"name": name, "type": type_}
         if type_ == "awsRoleBasedAuthentication":
             value["awsRoleBasedAuthentication"] = {"roleArn": role_arn,
                                                    "consumers": list(consumers or ["SVC:com.dynatrace.da"])}
         with self._lock:
-            return self._store(value)["objectId"]
+            return self._store(value, owner or self.user)["objectId"]
 
     def connections(self) -> list[dict]:
-        """Every connection, as the GET-object API returns it (copies)."""
+        """Every connection, whoever owns it, as the GET-object API returns it (copies)."""
         with self._lock:
+            self._run_due()
             return copy.deepcopy(list(self._objects.values()))
 
     def connection(self, oid: str) -> dict | None:
         with self._lock:
+            self._run_due()
             obj = self._objects.get(oid)
             return copy.deepcopy(obj) if obj else None
 
     def find_connection(self, name: str) -> dict | None:
         with self._lock:
+            self._run_due()
             return next((copy.deepcopy(o) for o in self._objects.values() if o["value"]["name"] == name), None)
 
     def remove_connection(self, oid: str) -> None:
         """Delete a connection out of band (someone removed it in Settings)."""
         with self._lock:
             del self._objects[oid]
+            self._shares.pop(oid, None)
 
     def add_monitoring_config(self, description: str = "AWS monitoring", credentials: list[dict] | None = None,
                               enabled: bool = True) -> str:
@@ -218,14 +303,29 @@ class DynatraceEmulator(ServedApp, VendorFaults):
 
     def monitoring_config(self, config_id: str) -> dict | None:
         with self._lock:
+            self._run_due()
             config = self._configs.get(config_id)
             return copy.deepcopy(config) if config else None
+
+    def monitoring_configs(self) -> list[dict]:
+        with self._lock:
+            self._run_due()
+            return copy.deepcopy(list(self._configs.values()))
 
     def credentials(self, config_id: str) -> list[dict]:
         """The monitoring configuration's `value.aws.credentials`."""
         config = self.monitoring_config(config_id)
         assert config is not None, f"no monitoring configuration {config_id}"
         return list(config["value"].get("aws", {}).get("credentials") or [])
+
+    def monitored_accounts(self) -> list[str]:
+        """The account ids of every enabled credential of every enabled configuration whose
+        connection exists: what Dynatrace would poll (one entry per configuration)."""
+        with self._lock:
+            self._run_due()
+            return sorted(c.get("accountId", "") for config in self._configs.values() if config["value"].get("enabled")
+                          for c in (config["value"].get("aws", {}).get("credentials") or [])
+                          if c.get("enabled") and c.get("connectionId") in self._objects)
 
     def remove_monitoring_config(self, config_id: str) -> None:
         with self._lock:
@@ -241,11 +341,17 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         entry, step, injected = self._inject(request, server)
         if injected is not None:
             return injected
-        denied = self._authorize(request)
+        with self._lock:
+            low, high = self._latency
+            wait = self._random.uniform(low, high) if high > 0 else 0.0
+        if wait and server.stopping.wait(wait):
+            return CLOSE
+        user, denied = self._authorize(request)
         if denied is not None:
             return self._finish(entry, denied)
         with self._lock:
-            reply = self._route(request)
+            self._run_due()
+            reply = self._route(request, user)
         self._finish(entry, reply)
         if step is not None and step.get("drop_response"):
             return CLOSE
@@ -267,22 +373,24 @@ class DynatraceEmulator(ServedApp, VendorFaults):
                     404: "Not found", 409: "Conflict"}
         return Reply.json(status, error_envelope(status, messages.get(status, f"injected {status}")), headers=headers)
 
-    def _authorize(self, request: Request) -> Reply | None:
+    def _authorize(self, request: Request) -> tuple[str, Reply | None]:
         header = request.header("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             self.counters.unauthorized += 1
-            return Reply.json(401, error_envelope(401, "Missing authorization parameter."))
-        if token.strip() != self.token:
+            return "", Reply.json(401, error_envelope(401, "Missing authorization parameter."))
+        with self._lock:
+            user = self._tokens.get(token.strip())
+        if user is None:
             self.counters.unauthorized += 1
-            return Reply.json(401, error_envelope(401, "Token Authentication failed"))
+            return "", Reply.json(401, error_envelope(401, "Token Authentication failed"))
         needed = self._scope_for(request)
         with self._lock:
             granted = needed is None or needed in self._scopes
         if not granted:
             self.counters.forbidden += 1
-            return Reply.json(403, error_envelope(403, f"Token is missing required scope. Use one of: {needed}"))
-        return None
+            return user, Reply.json(403, error_envelope(403, f"Token is missing required scope. Use one of: {needed}"))
+        return user, None
 
     @staticmethod
     def _scope_for(request: Request) -> str | None:
@@ -293,15 +401,37 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return SCOPE_CONFIG_READ if reading else SCOPE_CONFIG_WRITE
         return None
 
+    # ------------------------------------------------------------------ background work
+    def _run_due(self) -> None:
+        """Does the background work whose time has come (caller holds the lock)."""
+        now = time.monotonic()
+        due = [d for d in self._due if d[0] <= now]
+        self._due = [d for d in self._due if d[0] > now]
+        for _, what, argument in sorted(due, key=lambda d: d[0]):
+            if what == "remove-connection" and argument in self._objects:
+                del self._objects[argument]
+                self._shares.pop(argument, None)
+                self.counters.removed_with_config += 1
+            elif what == "stale-write":
+                config_id, value = argument
+                if config_id in self._configs:
+                    self._configs[config_id]["value"] = value
+                    self.counters.stale_writes += 1
+
+    def _later(self, delay: float, what: str, argument: Any) -> None:
+        self._due.append((time.monotonic() + delay, what, argument))
+        if delay <= 0:
+            self._run_due()
+
     # ------------------------------------------------------------------ routes
-    def _route(self, request: Request) -> Reply:
+    def _route(self, request: Request, user: str) -> Reply:
         path, method = request.path, request.method
         for collection, one, many in ((SETTINGS_PATH, self._object_route, self._objects_route),
                                       (MONITORING_PATH, self._config_route, self._configs_route)):
             if path == collection:
-                return many(request)
+                return many(request, user)
             if path.startswith(collection + "/") and "/" not in path[len(collection) + 1:]:
-                return one(urllib.parse.unquote(path[len(collection) + 1:]), request)
+                return one(urllib.parse.unquote(path[len(collection) + 1:]), request, user)
         return Reply.json(404, error_envelope(404, f"{method} {path} not found"))
 
     @staticmethod
@@ -312,39 +442,63 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return None, Reply.json(400, error_envelope(400, "Could not parse JSON request body"))
 
     # settings objects ---------------------------------------------------
-    def _objects_route(self, request: Request) -> Reply:
+    def _access(self, obj: dict, user: str) -> str:
+        """What `user` may do with `obj`: "rw", "r" or "" (owner-based access control)."""
+        if obj["owner"].get("id") == user:
+            return "rw"
+        shares = self._shares.get(obj["objectId"], {})
+        granted = {shares.get(user, ""), shares.get("all-users", "")}
+        return "rw" if "rw" in granted else ("r" if "r" in granted else "")
+
+    def _visible(self, oid: str, user: str) -> dict | None:
+        obj = self._objects.get(oid)
+        return obj if obj is not None and self._access(obj, user) else None
+
+    def _hidden(self, oid: str) -> Reply:
+        if oid in self._objects:
+            self.counters.hidden += 1
+        if self._hidden_status == 403 and oid in self._objects:
+            return Reply.json(403, error_envelope(403, "Forbidden"))
+        return Reply.json(404, error_envelope(404, f"Setting not found ({NO_OBJECT}: {oid})"))
+
+    def _objects_route(self, request: Request, user: str) -> Reply:
         if request.method == "GET":
-            return self._list(request)
+            return self._list(request, user)
         if request.method == "POST":
-            return self._post(request)
+            return self._post(request, user)
         return Reply.json(405, error_envelope(405, "Method not allowed"))
 
-    def _object_route(self, oid: str, request: Request) -> Reply:
+    def _object_route(self, oid: str, request: Request, user: str) -> Reply:
+        obj = self._visible(oid, user)
+        if obj is None:
+            return self._hidden(oid)
         if request.method == "GET":
-            obj = self._objects.get(oid)
-            if obj is None:
-                return self._no_object(oid)
-            return Reply.json(200, copy.deepcopy(obj))
+            return Reply.json(200, self._view(obj, user))
+        if request.method not in ("PUT", "DELETE"):
+            return Reply.json(405, error_envelope(405, "Method not allowed"))
+        if self._access(obj, user) != "rw":
+            self.counters.forbidden += 1
+            return Reply.json(403, error_envelope(403, "Forbidden"))
         if request.method == "PUT":
-            return self._put(oid, request)
-        if request.method == "DELETE":
-            obj = self._objects.get(oid)
-            if obj is None:
-                return self._no_object(oid)
-            token = request.query.get("updateToken", [None])[0]
-            if token is not None and token != obj["updateToken"]:
-                self.counters.conflicts += 1
-                return Reply.json(409, error_envelope(409, "The object was modified meanwhile (updateToken mismatch)"))
-            del self._objects[oid]
-            self.counters.deleted += 1
-            return Reply(204)
-        return Reply.json(405, error_envelope(405, "Method not allowed"))
+            return self._put(obj, request, user)
+        token = request.query.get("updateToken", [None])[0]
+        if token is not None and token != obj["updateToken"]:
+            self.counters.conflicts += 1
+            return Reply.json(409, error_envelope(409, "The object was modified meanwhile (updateToken mismatch)"))
+        del self._objects[oid]
+        self._shares.pop(oid, None)
+        self.counters.deleted += 1
+        return Reply(204)
 
-    @staticmethod
-    def _no_object(oid: str) -> Reply:
-        return Reply.json(404, error_envelope(404, f"Setting not found (no object available for objectId {oid})"))
+    def _view(self, obj: dict, user: str) -> dict:
+        """The object as GET answers it, for `user` (its resourceContext says what they may do)."""
+        view = copy.deepcopy(obj)
+        operations = ["read", "write", "delete"] if self._access(obj, user) == "rw" else ["read"]
+        view["resourceContext"] = {"operations": operations,
+                                   "modifications": {"modifiablePaths": [], "nonModifiablePaths": []}}
+        return view
 
-    def _list(self, request: Request) -> Reply:
+    def _list(self, request: Request, user: str) -> Reply:
         query = request.query
         if "nextPageKey" in query:
             if set(query) != {"nextPageKey"}:
@@ -372,9 +526,11 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             if not 1 <= size <= MAX_PAGE_SIZE:
                 return Reply.json(400, error_envelope(400, f"pageSize must be between 1 and {MAX_PAGE_SIZE}"))
             offset = 0
-        matching = [o for o in self._objects.values() if o["schemaId"] in schemas or not schemas]
+        # "Success. Accessible objects are returned."
+        matching = [self._view(o, user) for o in self._objects.values()
+                    if (o["schemaId"] in schemas or not schemas) and self._access(o, user)]
         served = min(size, self._page_cap)
-        items = [{k: copy.deepcopy(o[k]) for k in fields if k in o} for o in matching[offset:offset + served]]
+        items = [{k: o[k] for k in fields if k in o} for o in matching[offset:offset + served]]
         body: dict[str, Any] = {"items": items, "totalCount": len(matching), "pageSize": served}
         if offset + served < len(matching):
             key = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
@@ -382,21 +538,22 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             body["nextPageKey"] = key
         return Reply.json(200, body)
 
-    def _post(self, request: Request) -> Reply:
+    def _post(self, request: Request, user: str) -> Reply:
         body, error = self._body(request)
         if error:
             return error
         if not isinstance(body, list) or not body:
             return Reply.json(400, error_envelope(400, "The request body must be a non-empty list of settings objects"))
-        results, created = [], 0
+        validate_only = request.query.get("validateOnly", ["false"])[0].lower() == "true"
+        results, succeeded = [], 0
         for item in body:
-            result = self._post_one(item)
-            created += result["code"] == 200
+            result = self._post_one(item, user, validate_only)
+            succeeded += result["code"] == 200
             results.append(result)
-        status = 200 if created == len(results) else (400 if created == 0 else 207)
+        status = 200 if succeeded == len(results) else (400 if succeeded == 0 else 207)
         return Reply.json(status, results)
 
-    def _post_one(self, item: Any) -> dict:
+    def _post_one(self, item: Any, user: str, validate_only: bool) -> dict:
         def failed(code: int, message: str, violations: list[dict] | None = None) -> dict:
             return {"code": code, "error": error_envelope(code, message, violations)["error"],
                     "invalidValue": copy.deepcopy(item.get("value") if isinstance(item, dict) else item)}
@@ -407,8 +564,6 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return failed(404, f"Schema not found: {item.get('schemaId')}")
         if item.get("scope", "environment") != "environment":
             return failed(400, "Scope not allowed for this schema: allowed scopes: environment")
-        if len(self._objects) >= MAX_OBJECTS:
-            return failed(400, f"The maximum number of objects ({MAX_OBJECTS}) has been reached")
         value = item.get("value")
         violations = self._validate_connection(value, None)
         if violations:
@@ -416,26 +571,30 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         rejection = self._assume_role(value)
         if rejection:
             return failed(self._role_status, "Validation failed", [rejection])
-        obj = self._store(value)
+        if validate_only:
+            self.counters.validated += 1
+            return {"code": 200}
+        if len(self._objects) >= MAX_OBJECTS:
+            return failed(400, f"The maximum number of objects ({MAX_OBJECTS}) has been reached")
+        obj = self._store(value, user)
         self.counters.created += 1
         return {"code": 200, "objectId": obj["objectId"]}
 
-    def _store(self, value: dict) -> dict:
+    def _store(self, value: dict, user: str) -> dict:
         oid = object_id(CONNECTION_SCHEMA, "environment")
         now = _now_ms()
         obj = {"objectId": oid, "updateToken": _update_token(), "version": "1", "schemaId": CONNECTION_SCHEMA,
                "schemaVersion": SCHEMA_VERSION, "scope": "environment",
+               "owner": {"type": "user", "id": user},
+               "created": now, "createdBy": user, "modified": now, "modifiedBy": user, "author": user,
                "modificationInfo": {"deletable": True, "modifiable": True, "movable": False,
-                                    "createdBy": "registrar-token", "createdTime": now,
-                                    "lastModifiedBy": "registrar-token", "lastModifiedTime": now},
+                                    "createdBy": user, "createdTime": now,
+                                    "lastModifiedBy": user, "lastModifiedTime": now},
                "summary": value.get("name", ""), "value": copy.deepcopy(value)}
         self._objects[oid] = obj
         return obj
 
-    def _put(self, oid: str, request: Request) -> Reply:
-        obj = self._objects.get(oid)
-        if obj is None:
-            return self._no_object(oid)
+    def _put(self, obj: dict, request: Request, user: str) -> Reply:
         body, error = self._body(request)
         if error:
             return error
@@ -455,13 +614,15 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             rejection = self._assume_role(value)
             if rejection:
                 return Reply.json(self._role_status, error_envelope(self._role_status, "Validation failed", [rejection]))
+        now = _now_ms()
         obj["value"] = copy.deepcopy(value)
         obj["summary"] = value.get("name", "")
         obj["updateToken"] = _update_token()
         obj["version"] = str(int(obj["version"]) + 1)
-        obj["modificationInfo"]["lastModifiedTime"] = _now_ms()
+        obj["modified"], obj["modifiedBy"], obj["author"] = now, user, user
+        obj["modificationInfo"].update(lastModifiedTime=now, lastModifiedBy=user)
         self.counters.updated += 1
-        return Reply.json(200, {"code": 200, "objectId": oid})
+        return Reply.json(200, {"code": 200, "objectId": obj["objectId"]})
 
     def _validate_connection(self, value: Any, stored: dict | None) -> list[dict]:
         if not isinstance(value, dict):
@@ -471,7 +632,8 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         if not isinstance(name, str) or not 3 <= len(name) <= 100:
             out.append(violation("name", "Text length must be between 3 and 100 characters"))
         elif ":" in name:
-            out.append(violation("name", "Text must not contain ':'"))
+            out.append(violation("name", "The symbol : is not allowed the name"))
+        # The schema's UNIQUE constraint on name: among all of the schema's objects.
         elif any(o["value"].get("name") == name for o in self._objects.values()
                  if stored is None or o["objectId"] != stored["objectId"]):
             out.append(violation("name", NAME_TAKEN))
@@ -488,7 +650,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             arn = auth.get("roleArn")
             if not isinstance(arn, str) or not ROLE_ARN_PATTERN.search(arn):
                 out.append(violation("awsRoleBasedAuthentication/roleArn",
-                                     f"Text must match pattern {ROLE_ARN_PATTERN.pattern}"))
+                                     f"Invalid AWS IAM Role ARN, it does not adhere to pattern {ROLE_ARN_PATTERN.pattern}"))
             elif stored is not None:
                 old = (stored["value"].get("awsRoleBasedAuthentication") or {}).get("roleArn", "")
                 if old and arn != old:
@@ -517,10 +679,9 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         return None
 
     # monitoring configurations -----------------------------------------
-    def _configs_route(self, request: Request) -> Reply:
+    def _configs_route(self, request: Request, user: str) -> Reply:
         if request.method == "GET":
-            items = [{k: copy.deepcopy(c[k]) for k in ("objectId", "scope", "value")} for c in self._configs.values()]
-            return Reply.json(200, {"items": items, "totalCount": len(items), "pageSize": len(items)})
+            return self._list_configs(request)
         if request.method == "POST":
             body, error = self._body(request)
             if error:
@@ -531,21 +692,49 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             problem = self._validate_config(body["value"])
             if problem:
                 return Reply.json(400, error_envelope(400, "Constraints violated.", [problem]))
-            config = self._create_config(body["scope"], body["value"])
+            config = self._create_config(body["scope"], body["value"], user)
+            self.counters.configs_created += 1
             return Reply.json(201, {"objectId": config["objectId"], "code": 201})
         return Reply.json(405, error_envelope(405, "Method not allowed"))
 
-    def _create_config(self, scope: str, value: dict) -> dict:
+    def _list_configs(self, request: Request) -> Reply:
+        query = request.query
+        if "page-key" in query:
+            if set(query) != {"page-key"}:
+                return Reply.json(400, error_envelope(400, "page-key must be the only query parameter when it is set"))
+            page = self._config_pages.get(query["page-key"][0])
+            if page is None:
+                return Reply.json(400, error_envelope(400, "Invalid page-key"))
+            size, offset = page
+        else:
+            try:
+                size = int(query.get("page-size", [str(CONFIG_DEFAULT_PAGE_SIZE)])[0])
+            except ValueError:
+                size = -1
+            if not 1 <= size <= CONFIG_MAX_PAGE_SIZE:
+                return Reply.json(400, error_envelope(400, f"page-size must be between 1 and {CONFIG_MAX_PAGE_SIZE}"))
+            offset = 0
+        configs = list(self._configs.values())
+        served = min(size, self._page_cap)
+        items = [{k: copy.deepcopy(c[k]) for k in ("objectId", "scope", "value")} for c in configs[offset:offset + served]]
+        body: dict[str, Any] = {"items": items, "totalCount": len(configs)}
+        if offset + served < len(configs):
+            key = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()
+            self._config_pages[key] = (size, offset + served)
+            body["nextPageKey"] = key
+        return Reply.json(200, body)
+
+    def _create_config(self, scope: str, value: dict, user: str = "admin") -> dict:
         cid = object_id(f"ext:{EXTENSION}", scope)
         now = _now_ms()
-        config = {"objectId": cid, "scope": scope, "updateToken": _update_token(),
-                  "modificationInfo": {"createdBy": "admin", "createdTime": now,
-                                       "lastModifiedBy": "admin", "lastModifiedTime": now},
+        config = {"objectId": cid, "scope": scope,
+                  "modificationInfo": {"createdBy": user, "createdTime": now,
+                                       "lastModifiedBy": user, "lastModifiedTime": now},
                   "value": copy.deepcopy(value)}
         self._configs[cid] = config
         return config
 
-    def _config_route(self, cid: str, request: Request) -> Reply:
+    def _config_route(self, cid: str, request: Request, user: str) -> Reply:
         config = self._configs.get(cid)
         if config is None:
             return Reply.json(404, error_envelope(404, f"Monitoring configuration {cid} not found"))
@@ -553,6 +742,12 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return Reply.json(200, copy.deepcopy(config))
         if request.method == "DELETE":
             del self._configs[cid]
+            self.counters.configs_deleted += 1
+            # "Deleting a monitoring configuration ... automatically remove[s] its mapped AWS
+            # connection" (in the background).
+            for credential in config["value"].get("aws", {}).get("credentials") or []:
+                if isinstance(credential, dict) and credential.get("connectionId"):
+                    self._later(self._removal_delay, "remove-connection", credential["connectionId"])
             return Reply(204)
         if request.method != "PUT":
             return Reply.json(405, error_envelope(405, "Method not allowed"))
@@ -563,17 +758,14 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return Reply.json(400, error_envelope(400, "The request body must be an object with a value"))
         if "scope" in body and body["scope"] != config["scope"]:
             return Reply.json(400, error_envelope(400, "Monitoring configuration scope cannot be updated"))
-        token = body.get("updateToken")
-        if token is not None and token != config["updateToken"]:
-            self.counters.conflicts += 1
-            return Reply.json(409, error_envelope(
-                409, "The monitoring configuration was modified meanwhile (updateToken mismatch); read it again"))
         problem = self._validate_config(body["value"])
         if problem:
             return Reply.json(400, error_envelope(400, "Constraints violated.", [problem]))
+        if cid in self._stale:
+            self._later(self._stale.pop(cid), "stale-write", (cid, copy.deepcopy(config["value"])))
+        # Documented: PUT overwrites. No token, no conflict check: the last writer wins.
         config["value"] = copy.deepcopy(body["value"])
-        config["updateToken"] = _update_token()
-        config["modificationInfo"]["lastModifiedTime"] = _now_ms()
+        config["modificationInfo"].update(lastModifiedBy=user, lastModifiedTime=_now_ms())
         self.counters.config_writes += 1
         return Reply.json(200, {"objectId": cid, "code": 200})
 
@@ -605,6 +797,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return Reply.json(400, {"error": "body is not JSON"})
         if path == "/_sandbox/state" and method == "GET":
             with self._lock:
+                self._run_due()
                 state = {"environment": self.environment_host, "connections": copy.deepcopy(list(self._objects.values())),
                          "monitoringConfigurations": copy.deepcopy(list(self._configs.values())),
                          "counters": self.counters.__dict__.copy()}
@@ -619,6 +812,9 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         if path == "/_sandbox/role-validation" and method == "POST":
             self.set_role_validation(int(body.get("failures", 0)), float(body.get("seconds", 0.0)),
                                      int(body.get("status", 400)))
+            return Reply.json(200, {"ok": True})
+        if path == "/_sandbox/latency" and method == "POST":
+            self.set_latency(float(body.get("min_ms", 0)), float(body.get("max_ms", 0)))
             return Reply.json(200, {"ok": True})
         if path == "/_sandbox/faults" and method == "POST":
             self.add_fault(body.get("method", "*"), body.get("path_prefix", "/platform/"), body.get("steps", []),

@@ -6,10 +6,11 @@ Dynatrace emulator and moto, with one warm `bootstrap` process:
 2. Create the vendor IAM role (in moto) trusting Dynatrace's principal with that external id.
 3. Create the role binding (`Phase: role-binding`): the role ARN goes into the connection
    (Dynatrace first fails to assume the role once, as while IAM propagates) and the account
-   joins the monitoring configuration.
+   gets its own monitoring configuration, made from the template configuration.
 4. Update the registration in place.
-5. Delete the role binding (the account leaves the monitoring configuration), then
-6. Delete the registration (the connection goes).
+5. Delete the role binding (the account's configuration goes, and Dynatrace removes the
+   connection with it), then
+6. Delete the registration (the connection is gone already: Registrar checks that it is).
 After each step it prints what CloudFormation was told and what Dynatrace holds. Exits non-zero
 if a step did not answer SUCCESS or a secret leaked.
 """
@@ -28,7 +29,7 @@ def _short_id(object_id: str) -> str:
     return f"{object_id[:16]}…{object_id[-6:]} ({len(object_id)} chars)"
 
 
-def _print_dynatrace(sb: Sandbox, config_id: str) -> None:
+def _print_dynatrace(sb: Sandbox, template_id: str) -> None:
     dt = sb.dynatrace
     connections = dt.connections()
     print(f"   Dynatrace ({dt.environment_host}) holds {len(connections)} AWS connection(s)")
@@ -36,13 +37,16 @@ def _print_dynatrace(sb: Sandbox, config_id: str) -> None:
         value = conn["value"]
         auth = value.get("awsRoleBasedAuthentication") or {}
         print(f"     {value['name']}")
-        print(f"       objectId {_short_id(conn['objectId'])}")
+        print(f"       objectId {_short_id(conn['objectId'])}  owner {conn['owner']['type']}:{conn['owner']['id']}")
         print(f"       roleArn  {auth.get('roleArn') or '(empty: not bound yet)'}")
-    credentials = dt.credentials(config_id)
-    print(f"   monitoring configuration {_short_id(config_id)}: {len(credentials)} credential(s)")
-    for entry in credentials:
-        print(f"     account {entry.get('accountId')}  connection {_short_id(entry['connectionId'])}  "
-              f"enabled {entry.get('enabled')}")
+    for config in dt.monitoring_configs():
+        kind = "template" if config["objectId"] == template_id else "account's own"
+        credentials = config["value"].get("aws", {}).get("credentials") or []
+        print(f"   monitoring configuration {_short_id(config['objectId'])} ({kind}): "
+              f"{len(credentials)} credential(s)")
+        for entry in credentials:
+            print(f"     account {entry.get('accountId')}  connection {_short_id(entry['connectionId'])}  "
+                  f"enabled {entry.get('enabled')}")
 
 
 def _binding(stack, request_type: str, props: dict, physical_id: str | None = None,
@@ -106,7 +110,7 @@ def run_dynatrace(show_logs: bool) -> int:
             print("   (a new PhysicalResourceId: CloudFormation would now delete the old one)")
         _print_dynatrace(sb, config_id)
 
-        print("\n5. Delete role binding  (the account leaves the monitoring configuration)")
+        print("\n5. Delete role binding  (the account's configuration goes; Dynatrace removes its connection)")
         inv = fn.invoke(_binding(stack, "Delete", binding_props, binding_pid))
         results.append(_print_response(inv))
         _print_dynatrace(sb, config_id)
