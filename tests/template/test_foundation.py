@@ -292,3 +292,15 @@ def test_foundation_is_cfn_lint_clean_as_written_and_for_every_combination(found
         path.write_text(json.dumps(specialise(stack), indent=1))
         paths.append(path)
     assert lint(paths) == (0, "")
+
+
+def test_the_guides_commands_hold_no_secret_values():
+    # Secret values are read from files (or a prompt), never typed into a command line.
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", guide, re.S))
+    assert "put-secret-value" in commands and "create-secret" in commands
+    for option in re.findall(r"--secret-string\s+(\S+)", commands):
+        assert option.startswith("file://"), option
+    assert not re.search(r"(Ingest)?SecretValue=", commands), "NoEcho values only from a parameters file"
+    assert not re.search(r"dt0[a-z][0-9]{2}\.[A-Z0-9]{8,}", guide), "no token in the guide"
+    assert not re.search(r'"api_key":\s*"[0-9a-f]{16,}', guide), "no key in the guide"
