@@ -41,7 +41,7 @@ DATADOG_SITES = {
     "ap2.datadoghq.com",
     "uk1.datadoghq.com",
 }
-# The custom resource's contract (DESIGN.md, "Contract", plus Phase/RegistrationId of the
+# The custom resource's contract (README.md, "Contract", plus Phase/RegistrationId of the
 # role-binding step, and Dynatrace's EnvironmentUrl/MonitoringConfigId from
 # src/vendor/dynatrace.rs): nothing else may be passed.
 CONTRACT_PROPERTIES = {
