@@ -1152,7 +1152,8 @@ def test_log_delivery_role_only_writes_its_bucket_and_reads_its_secret_here(temp
     assert "RoleName" not in role, "named by CloudFormation: no collision between regions"
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert trust["Principal"] == {"Service": "firehose.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}, "no confused deputy"
+    # Firehose assumes its delivery role with this account's id as external ID (its documented trust).
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT_ID}}, "no confused deputy"
     grants = grants_of(stack, "LogDeliveryRole")
     expected = {"WriteFailedRecords", "ReadIngestSecret", "DecryptIngestSecret"} | ({"UseIngestKey"} if key == "true" else set())
     assert set(grants) == expected
