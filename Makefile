@@ -26,7 +26,7 @@ test: lint unit template integration
 lint: $(VENV)/.installed
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml foundation.yaml
 
 unit:
 	cargo test --locked

@@ -41,7 +41,7 @@ DATADOG_SITES = {
     "ap2.datadoghq.com",
     "uk1.datadoghq.com",
 }
-# The custom resource's contract (DESIGN.md, "Contract", plus Phase/RegistrationId of the
+# The custom resource's contract (README.md, "Contract", plus Phase/RegistrationId of the
 # role-binding step, and Dynatrace's EnvironmentUrl/MonitoringConfigId from
 # src/vendor/dynatrace.rs): nothing else may be passed.
 CONTRACT_PROPERTIES = {
@@ -120,16 +120,16 @@ DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "Dynatrac
 NO_VALUE = object()
 
 
-def load():
-    template, matches = decode(str(TEMPLATE))
-    assert not matches, f"template.yaml does not parse: {matches}"
+def load(path=TEMPLATE):
+    template, matches = decode(str(path))
+    assert not matches, f"{path.name} does not parse: {matches}"
     return template
 
 
 class Stack:
     """One deployment of the template: parameter values plus pseudo parameters."""
 
-    def __init__(self, template, partition="aws", **overrides):
+    def __init__(self, template, partition="aws", region=None, stack_name="StackSet-registrar-0b5e4b10", **overrides):
         self.template = template
         self.values = {}
         for name, spec in template["Parameters"].items():
@@ -142,10 +142,10 @@ class Stack:
         self.values.update(
             {
                 "AWS::Partition": partition,
-                "AWS::Region": REGION_OF[partition],
+                "AWS::Region": region or REGION_OF[partition],
                 "AWS::AccountId": ACCOUNT_ID,
                 "AWS::URLSuffix": URL_SUFFIX_OF[partition],
-                "AWS::StackName": "StackSet-registrar-0b5e4b10",
+                "AWS::StackName": stack_name,
             }
         )
 
@@ -212,6 +212,8 @@ class Stack:
                         name = match.group(1)
                         if name in local:
                             return local[name]
+                        if name.split(".")[0] in self.template["Resources"]:
+                            return "${" + name + "}"  # a resource's Ref or attribute: left symbolic
                         assert name in self.values, f"Fn::Sub: unknown variable {name}"
                         return self.values[name]
 
@@ -1002,3 +1004,429 @@ def test_outputs_per_vendor(template, vendor):
     datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId"}
     dynatrace = {"DynatraceMonitoringRoleArn", "DynatraceBoundRoleArn", "DynatraceTrustedPrincipalAccountId", "DynatraceVendorPrincipalAccountId"}
     assert names == {"FunctionLogGroupName"} | (datadog if vendor == "datadog" else dynatrace)
+
+
+# --------------------------------------------------------------------------- regions and ingest
+#
+# HomeRegion: the registration (function, its role, the vendor's role, the custom resources) is
+# created in one region of the StackSet only, because IAM is global. Dynatrace's log and event
+# ingest (LogIngest, EventIngest) is per region: in every region of the StackSet. docs/ingest.md.
+
+INGEST_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/dynatrace-ingest-AbCdEf"
+MRK_ARN = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+HOME = "eu-west-1"
+THREE_REGIONS = ("eu-west-1", "us-east-1", "ap-southeast-2")
+LOG_RESOURCES = {"LogBackupBucket", "LogDeliveryRole", "LogStream"}
+EVENT_RESOURCES = {"EventConnection", "EventDestination", "EventDeliveryRole", "EventRule"}
+INGEST = {"IngestSecretArn": INGEST_SECRET_ARN, "SecretKmsKeyArn": MRK_ARN}
+# The name property of each type this template creates; None: the type takes no name.
+NAME_PROPERTY = {
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::EventInvokeConfig": None,
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::KMS::Key": None,
+    "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
+    "AWS::Events::Connection": "Name",
+    "AWS::Events::ApiDestination": "Name",
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudFormation::WaitConditionHandle": None,
+    "Custom::VendorRegistration": None,
+    "Custom::VendorRoleBinding": None,
+}
+# Names that are global (one namespace for every region of an account, or of all AWS).
+GLOBAL_NAMES = {"AWS::IAM::Role", "AWS::S3::Bucket"}
+
+
+def in_region(region, home="", vendor="dynatrace", logs="false", events="false", key="false", **more):
+    parameters = {"Vendor": vendor, "HomeRegion": home, "LogIngest": logs, "EventIngest": events, "UseCustomerManagedKey": key}
+    if vendor == "dynatrace":
+        parameters["EnvironmentUrl"] = PRODUCTION_URL
+    if "true" in (logs, events):
+        parameters.update(INGEST)
+    return lambda template: Stack(template, region=region, **{**parameters, **more})
+
+
+def regional(arn, region):
+    parts = arn.split(":")
+    return ":".join(parts[:3] + [region] + parts[4:])
+
+
+COMBINATIONS = [
+    (vendor, logs, events, home, key)
+    for vendor in ("datadog", "dynatrace")
+    for logs in ("false", "true")
+    for events in ("false", "true")
+    for home in (True, False)
+    for key in ("false", "true")
+    if not (key == "true" and logs == "false")  # the key only exists with log ingest
+]
+
+
+def combination_id(combination):
+    vendor, logs, events, home, key = combination
+    return f"{vendor}-logs:{logs}-events:{events}-{'home' if home else 'other'}-region-key:{key}"
+
+
+def combination_stack(template, combination):
+    vendor, logs, events, home, key = combination
+    return in_region("us-east-1", home="" if home else HOME, vendor=vendor, logs=logs, events=events, key=key)(template)
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+def test_every_combination_creates_exactly_its_resources(template, combination):
+    vendor, logs, events, home, key = combination
+    stack = combination_stack(template, combination)
+    failures = stack.rule_failures()
+    if vendor == "datadog" and "true" in (logs, events):
+        (message,) = failures
+        assert "Vendor=datadog" in message and "Dynatrace" in message
+        return
+    assert failures == []
+    expected = set(RESOURCES_OF[vendor]) if home else set()
+    if vendor == "dynatrace":
+        expected |= (LOG_RESOURCES if logs == "true" else set()) | (EVENT_RESOURCES if events == "true" else set())
+        expected |= {"IngestKey"} if key == "true" and logs == "true" else set()
+    expected = expected or {"NothingElseHere"}
+    resources = stack.resources()
+    assert set(resources) == expected
+    # No output and no resource refers to a resource this stack does not create.
+    for name, output in stack.outputs().items():
+        assert references(output) <= set(resources) | set(template["Parameters"]) | {"AWS::NoValue"}, name
+    for name, resource in resources.items():
+        missing = references(resource.get("Properties", {})) - set(resources) - set(template["Parameters"])
+        assert not {m for m in missing if not m.startswith("AWS::")}, (name, missing)
+        for dependency in as_list(resource.get("DependsOn", [])):
+            assert dependency in resources, (name, dependency)
+    for name in resources:
+        if resources[name]["Type"] == "AWS::IAM::Role":
+            check_least_privilege(stack, name)
+
+
+def check_least_privilege(stack, role):
+    """Every role's grants: named resources, no wildcard actions, a trust that names one service."""
+    resources = stack.resources()
+    properties = resources[role]["Properties"]
+    assert "ManagedPolicyArns" not in properties or role in CUSTOM_RESOURCES.values() or role == "DatadogIntegrationRole"
+    for policy in properties.get("Policies", []):
+        for grant in statements(policy["PolicyDocument"]):
+            assert grant["Effect"] == "Allow" and "NotAction" not in grant and "NotResource" not in grant, (role, grant)
+            assert not [a for a in as_list(grant["Action"]) if a == "*" or a.endswith(":*")], (role, grant)
+            if role in INGEST_ROLE_GRANTS:
+                assert "*" not in json.dumps(grant.get("Resource")).replace("/*", ""), (role, grant)
+
+
+# The ingest roles, statement by statement: what they may do, on what.
+INGEST_ROLE_GRANTS = {
+    "LogDeliveryRole": {
+        "WriteFailedRecords": {
+            "s3:AbortMultipartUpload",
+            "s3:GetBucketLocation",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+            "s3:PutObject",
+        },
+        "ReadIngestSecret": {"secretsmanager:GetSecretValue"},
+        "DecryptIngestSecret": {"kms:Decrypt"},
+        "UseIngestKey": {"kms:Decrypt", "kms:GenerateDataKey"},
+    },
+    "EventDeliveryRole": {"InvokeDynatrace": {"events:InvokeApiDestination"}},
+}
+
+
+def grants_of(stack, role):
+    (policy,) = stack.resources()[role]["Properties"]["Policies"]
+    return {grant["Sid"]: grant for grant in statements(policy["PolicyDocument"])}
+
+
+@pytest.mark.parametrize("key", ["false", "true"])
+@pytest.mark.parametrize("region", THREE_REGIONS)
+def test_log_delivery_role_only_writes_its_bucket_and_reads_its_secret_here(template, region, key):
+    stack = in_region(region, home=HOME, logs="true", key=key)(template)
+    assert stack.rule_failures() == []
+    role = stack.resources()["LogDeliveryRole"]["Properties"]
+    # The central ingest secret's policy (foundation.yaml) trusts this path, and only this one.
+    assert role["Path"] == "/registrar/ingest/"
+    assert "RoleName" not in role, "named by CloudFormation: no collision between regions"
+    (trust,) = statements(role["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    # Firehose assumes its delivery role with this account's id as external ID (its documented trust).
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT_ID}}, "no confused deputy"
+    grants = grants_of(stack, "LogDeliveryRole")
+    expected = {"WriteFailedRecords", "ReadIngestSecret", "DecryptIngestSecret"} | ({"UseIngestKey"} if key == "true" else set())
+    assert set(grants) == expected
+    for sid, grant in grants.items():
+        assert set(as_list(grant["Action"])) == INGEST_ROLE_GRANTS["LogDeliveryRole"][sid], sid
+    assert grants["WriteFailedRecords"]["Resource"] == [
+        {"Fn::GetAtt": ["LogBackupBucket", "Arn"]},
+        "${LogBackupBucket.Arn}/*",  # Fn::Sub of the bucket's own ARN
+    ]
+    # The replica in this very region: the same ARN but for the region (Secrets Manager's rule).
+    assert grants["ReadIngestSecret"]["Resource"] == regional(INGEST_SECRET_ARN, region)
+    assert grants["DecryptIngestSecret"]["Resource"] == regional(MRK_ARN, region)
+    assert grants["DecryptIngestSecret"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+    }
+    if key == "true":
+        assert grants["UseIngestKey"]["Resource"] == {"Fn::GetAtt": ["IngestKey", "Arn"]}
+        assert grants["UseIngestKey"]["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("region", THREE_REGIONS)
+def test_event_delivery_role_only_invokes_its_api_destination(template, region):
+    stack = in_region(region, home=HOME, events="true")(template)
+    role = stack.resources()["EventDeliveryRole"]["Properties"]
+    assert "RoleName" not in role and "Path" not in role, "no path the ingest secret trusts: it reads nothing"
+    (trust,) = statements(role["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    grants = grants_of(stack, "EventDeliveryRole")
+    assert grants == {
+        "InvokeDynatrace": {
+            "Sid": "InvokeDynatrace",
+            "Effect": "Allow",
+            "Action": "events:InvokeApiDestination",
+            "Resource": {"Fn::GetAtt": ["EventDestination", "Arn"]},
+        }
+    }
+    rule = stack.resources()["EventRule"]["Properties"]
+    assert rule["Targets"] == [
+        {"Id": "dynatrace", "Arn": {"Fn::GetAtt": ["EventDestination", "Arn"]}, "RoleArn": {"Fn::GetAtt": ["EventDeliveryRole", "Arn"]}}
+    ]
+
+
+@pytest.mark.parametrize(
+    "environment_url, ingest_host",
+    [
+        ("https://abc12345.apps.dynatrace.com", "abc12345.live.dynatrace.com"),
+        ("https://abc12345.live.dynatrace.com/", "abc12345.live.dynatrace.com"),
+        ("https://abc12345.sprint.apps.dynatracelabs.com", "abc12345.sprint.dynatracelabs.com"),
+        ("https://xyz-9.dev.dynatracelabs.com", "xyz-9.dev.dynatracelabs.com"),
+    ],
+)
+def test_ingest_goes_to_the_environments_documented_endpoints(template, environment_url, ingest_host):
+    stack = in_region("us-east-1", home=HOME, logs="true", events="true", EnvironmentUrl=environment_url)(template)
+    assert stack.rule_failures() == []
+    resources = stack.resources()
+    destination = resources["LogStream"]["Properties"]["HttpEndpointDestinationConfiguration"]
+    # Dynatrace's Firehose log ingest endpoint, with the token as Firehose's access key.
+    assert destination["EndpointConfiguration"] == {"Name": "Dynatrace", "Url": f"https://{ingest_host}/api/v2/logs/ingest/aws_firehose"}
+    assert destination["SecretsManagerConfiguration"] == {
+        "Enabled": True,
+        "SecretARN": regional(INGEST_SECRET_ARN, "us-east-1"),
+        "RoleARN": {"Fn::GetAtt": ["LogDeliveryRole", "Arn"]},
+    }
+    assert "AccessKey" not in destination["EndpointConfiguration"], "the token never sits in the template"
+    assert destination["S3BackupMode"] == "FailedDataOnly"
+    assert destination["S3Configuration"]["BucketARN"] == {"Fn::GetAtt": ["LogBackupBucket", "Arn"]}
+    assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 1}
+    assert destination["RequestConfiguration"] == {"ContentEncoding": "GZIP"}
+    api = resources["EventDestination"]["Properties"]
+    assert api["InvocationEndpoint"] == f"https://{ingest_host}/platform/ingest/v1/events"
+    assert api["HttpMethod"] == "POST"
+
+
+def test_event_connection_takes_the_token_from_the_regional_secret(template):
+    for region in THREE_REGIONS:
+        stack = in_region(region, home=HOME, events="true", EventSources="aws.health,aws.ec2")(template)
+        connection = stack.resources()["EventConnection"]["Properties"]
+        assert connection["AuthorizationType"] == "API_KEY"
+        assert connection["AuthParameters"] == {
+            "ApiKeyAuthParameters": {
+                "ApiKeyName": "Authorization",
+                "ApiKeyValue": "Bearer {{resolve:secretsmanager:" + regional(INGEST_SECRET_ARN, region) + ":SecretString:api_key}}",
+            }
+        }
+        assert stack.resources()["EventRule"]["Properties"]["EventPattern"] == {"source": ["aws.health", "aws.ec2"]}
+    assert template["Parameters"]["EventSources"]["Default"] == "aws.health", "Dynatrace's default event source"
+
+
+@pytest.mark.parametrize("key", ["false", "true"])
+def test_customer_managed_key_encrypts_the_stream_and_the_backup_bucket(template, key):
+    resources = in_region("us-east-1", home=HOME, logs="true", key=key)(template).resources()
+    stream = resources["LogStream"]["Properties"]
+    bucket = resources["LogBackupBucket"]
+    assert bucket["DeletionPolicy"] == "Retain", "failed records are not lost with the stack"
+    assert "BucketName" not in bucket["Properties"]
+    if key == "true":
+        assert resources["IngestKey"]["Properties"]["EnableKeyRotation"] is True
+        assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": {"Fn::GetAtt": ["IngestKey", "Arn"]}}
+        (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["IngestKey", "Arn"]}}
+    else:
+        assert "DeliveryStreamEncryptionConfigurationInput" not in stream
+        assert "BucketEncryption" not in bucket["Properties"], "S3's default encryption (SSE-S3)"
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"Vendor": "datadog", "LogIngest": "true", **INGEST}, "Vendor=datadog"),
+        ({"Vendor": "datadog", "EventIngest": "true", **INGEST}, "Vendor=datadog"),
+        ({**DYNATRACE, "LogIngest": "true", "SecretKmsKeyArn": MRK_ARN}, "IngestSecretArn"),
+        ({**DYNATRACE, "EventIngest": "true", "IngestSecretArn": INGEST_SECRET_ARN}, "SecretKmsKeyArn"),
+        ({**DYNATRACE, "EventIngest": "true", "IngestSecretArn": INGEST_SECRET_ARN, "SecretRoleArn": HUB_ROLE_ARN}, "SecretKmsKeyArn"),
+    ],
+)
+def test_rules_refuse_ingest_that_cannot_work(template, parameters, message):
+    failures = Stack(template, **parameters).rule_failures()
+    assert [m for m in failures if message in m], failures
+
+
+@pytest.mark.parametrize(
+    "parameter, value, accepted",
+    [
+        ("HomeRegion", "", True),
+        ("HomeRegion", "eu-west-1", True),
+        ("HomeRegion", "us-gov-west-1", True),
+        ("HomeRegion", "ap-southeast-5", True),
+        ("HomeRegion", "EU-WEST-1", False),
+        ("HomeRegion", "eu-west-1,us-east-1", False),
+        ("HomeRegion", "eu west 1", False),
+        ("IngestSecretArn", "", True),
+        ("IngestSecretArn", INGEST_SECRET_ARN, True),
+        ("IngestSecretArn", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/dt", False),
+        ("IngestSecretArn", "arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:registrar/dt-AbCdEf", False),
+        ("IngestSecretArn", "dt0s16.SECRETVALUE", False),
+        ("EventSources", "aws.health", True),
+        ("EventSources", "aws.health,aws.ec2", True),
+        ("EventSources", "aws.health, aws.ec2", False),
+        ("EventSources", "", False),
+    ],
+)
+def test_ingest_parameter_patterns(template, parameter, value, accepted):
+    assert bool(re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value)) == accepted
+
+
+def test_home_region_default_keeps_single_region_deployments_unchanged(template):
+    # Empty HomeRegion: this region is home, so `sam deploy` and existing StackSets behave as before.
+    assert template["Parameters"]["HomeRegion"]["Default"] == ""
+    for region in THREE_REGIONS:
+        assert set(in_region(region, vendor="datadog")(template).resources()) == RESOURCES_OF["datadog"]
+        assert set(in_region(region)(template).resources()) == RESOURCES_OF["dynatrace"]
+    # A named home region: only there.
+    assert set(in_region("us-east-1", home="us-east-1")(template).resources()) == RESOURCES_OF["dynatrace"]
+    assert set(in_region("us-east-1", home=HOME)(template).resources()) == {"NothingElseHere"}
+
+
+def physical_names(stack, stack_id):
+    """(namespace, name) of every resource the stack creates: the name its properties give it, or
+    for an unnamed resource the one CloudFormation generates, unique to the stack and resource."""
+    names = []
+    for logical, resource in stack.resources().items():
+        kind = resource["Type"]
+        assert kind in NAME_PROPERTY, f"{logical}: teach NAME_PROPERTY the name property of {kind}"
+        prop = NAME_PROPERTY[kind]
+        given = resource.get("Properties", {}).get(prop) if prop else None
+        name = given if given is not None else f"generated:{stack_id}:{logical}"
+        namespace = "global" if kind in GLOBAL_NAMES else stack.values["AWS::Region"]
+        names.append(((namespace, kind), name))
+    return names
+
+
+def three_region_rollout(template, home):
+    stacks = []
+    for index, region in enumerate(THREE_REGIONS):
+        # A StackSet's stack instances of one account: the same parameters in every region.
+        stacks.append(
+            in_region(region, home=home, logs="true", events="true", key="true", stack_name=f"StackSet-registrar-{index}")(template)
+        )
+    return stacks
+
+
+def test_three_region_rollout_of_one_account_has_no_name_collision(template):
+    stacks = three_region_rollout(template, home=HOME)
+    names = [entry for index, stack in enumerate(stacks) for entry in physical_names(stack, index)]
+    duplicates = {entry for entry in names if names.count(entry) > 1}
+    assert not duplicates, duplicates
+    # The registration exists once, in the home region; ingest in all three.
+    assert sum("DynatraceMonitoringRole" in stack.resources() for stack in stacks) == 1
+    assert all(LOG_RESOURCES | EVENT_RESOURCES <= set(stack.resources()) for stack in stacks)
+
+
+def test_three_region_rollout_without_home_region_would_collide(template):
+    # The check above can fail: without HomeRegion every region creates the named vendor role.
+    stacks = three_region_rollout(template, home="")
+    names = [entry for index, stack in enumerate(stacks) for entry in physical_names(stack, index)]
+    duplicates = {name for (_, kind), name in names if names.count(((_, kind), name)) > 1}
+    assert duplicates == {"DynatraceMonitoringRole"}
+
+
+def test_no_secret_in_outputs_or_defaults(template):
+    for name, spec in template["Parameters"].items():
+        default = str(spec.get("Default", ""))
+        assert "{{resolve" not in default and not re.search(r"dt0[a-z][0-9]{2}\.", default), name
+    assert "resolve:" not in json.dumps(template["Outputs"])
+    # The only dynamic reference is the event connection's, to the ingest secret's api_key.
+    text = json.dumps(template["Resources"])
+    assert text.count("{{resolve:") == 1
+    assert json.dumps(template["Resources"]["EventConnection"]).count("{{resolve:secretsmanager:") == 1
+
+
+# --------------------------------------------------------------------------- every combination, linted
+
+
+def specialise(stack):
+    """The template as CloudFormation would see it for this stack: the resources and outputs it
+    creates, every Fn::If decided. cfn-lint then checks that exact template."""
+
+    def decide(node):
+        if isinstance(node, dict):
+            if len(node) == 1 and "Fn::If" in node:
+                name, yes, no = node["Fn::If"]
+                return decide(yes if stack.condition(name) else no)
+            return {k: decide(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [decide(item) for item in node]
+        return node
+
+    out = {k: v for k, v in stack.template.items() if k not in ("Conditions", "Resources", "Outputs")}
+    out["Resources"] = {
+        name: decide({k: v for k, v in resource.items() if k != "Condition"})
+        for name, resource in stack.template["Resources"].items()
+        if "Condition" not in resource or stack.condition(resource["Condition"])
+    }
+    out["Outputs"] = {
+        name: decide({k: v for k, v in output.items() if k != "Condition"})
+        for name, output in stack.template["Outputs"].items()
+        if "Condition" not in output or stack.condition(output["Condition"])
+    }
+    # The stack's parameter values become the defaults, so that cfn-lint resolves what this stack
+    # would resolve; mappings that only the resources left out use go with them.
+    out["Parameters"] = {
+        name: {**spec, "Default": stack.values[name]} if stack.values.get(name, str(spec.get("Default"))) != str(spec.get("Default")) else spec
+        for name, spec in stack.template["Parameters"].items()
+    }
+    used = json.dumps([out["Resources"], out["Outputs"], out.get("Rules", {})])
+    out["Mappings"] = {name: table for name, table in stack.template.get("Mappings", {}).items() if f'"{name}"' in used}
+    if not out["Mappings"]:
+        del out["Mappings"]
+    return json.loads(json.dumps(out, default=str))
+
+
+def lint(paths):
+    # W2001 (unused parameter) is a product of specialising: the parameters that only fed
+    # conditions are unused once the conditions are decided.
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", "--ignore-checks", "W2001", "--", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_every_combination_is_cfn_lint_clean(template, tmp_path):
+    paths = []
+    for combination in COMBINATIONS:
+        stack = combination_stack(template, combination)
+        if stack.rule_failures():
+            continue  # refused before anything is created
+        path = tmp_path / f"{combination_id(combination).replace(':', '-')}.json"
+        path.write_text(json.dumps(specialise(stack), indent=1))
+        paths.append(path)
+    assert len(paths) >= 10
+    assert lint(paths) == (0, "")
