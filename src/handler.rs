@@ -10,6 +10,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+use crate::aws::AwsSdk;
 use crate::cfn::guard::{self, Progress};
 use crate::cfn::request::{Envelope, Malformed, ParseError};
 use crate::cfn::responder::DeliveryError;
@@ -20,7 +21,7 @@ use crate::identity::StackArn;
 use crate::lifecycle::{self, Event, Failure};
 use crate::physical_id::{self, PhysicalId};
 use crate::props::{Common, Properties};
-use crate::secrets::{SecretJson, SecretReader};
+use crate::secrets::{self, SecretJson};
 use crate::vendor::datadog::Datadog;
 use crate::vendor::dynatrace::Dynatrace;
 use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
@@ -58,7 +59,7 @@ const INJECT_PANIC_VAR: &str = "REGISTRAR_INJECT_PANIC";
 pub struct Handler {
     config: Config,
     client: OnceLock<reqwest::Client>,
-    secrets: SecretReader,
+    aws: AwsSdk,
 }
 
 impl Handler {
@@ -66,7 +67,7 @@ impl Handler {
         Handler {
             config,
             client: OnceLock::new(),
-            secrets: SecretReader::default(),
+            aws: AwsSdk::default(),
         }
     }
 
@@ -259,10 +260,9 @@ impl Handler {
         let connect = |settings: V::Settings, desired: Desired| async move {
             progress.set(format!("preparing to read the {} keys", V::KIND));
             let session = format!("registrar-{}", common.identity.account);
-            let text = self
-                .secrets
-                .read(&common.secret, &session, &progress)
-                .await?;
+            let deadline = tokio::time::Instant::now() + http.remaining();
+            let text =
+                secrets::read(&self.aws, &common.secret, &session, &progress, deadline).await?;
             let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
             Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
         };

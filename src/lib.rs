@@ -6,6 +6,7 @@
 //! vendor's client ([`vendor`], over [`http`]), and delivers exactly one answer
 //! ([`cfn::responder`]).
 
+pub mod aws;
 pub mod backoff;
 pub mod cfn;
 pub mod config;
