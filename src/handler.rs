@@ -253,6 +253,7 @@ impl Handler {
                 role_name: common.role_name.clone(),
                 stack: mark,
                 request_id: physical_id::marker_request_id(&request.envelope.request_id),
+                claims: None,
             },
             deadline: tokio::time::Instant::now() + http.remaining(),
         };

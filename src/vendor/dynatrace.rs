@@ -422,6 +422,8 @@ impl Vendor for Dynatrace {
                         id: connection.id,
                         owner,
                         created_by: None,
+                        claimed_by: None,
+                        unusable: None,
                     });
                 }
             }
@@ -482,6 +484,8 @@ impl Vendor for Dynatrace {
                 external_id: id.to_owned(),
                 owner: Owner::ThisStack,
                 created_by: None,
+                claimed_by: None,
+                unusable: None,
             }),
             _ => {
                 let message = error_message(&item.to_string().into_bytes());
@@ -509,6 +513,8 @@ impl Vendor for Dynatrace {
                 external_id: connection.id.clone(),
                 owner: Owner::ThisStack,
                 created_by: None,
+                claimed_by: None,
+                unusable: None,
             };
             // The role ARN already bound stays: Dynatrace cannot change it.
             let Some(value) =
@@ -558,6 +564,8 @@ impl Vendor for Dynatrace {
             external_id: id.to_owned(),
             owner: Owner::ThisStack,
             created_by: None,
+            claimed_by: None,
+            unusable: None,
         })
     }
 
