@@ -15,6 +15,7 @@ pub mod http;
 pub mod identity;
 pub mod lifecycle;
 pub mod logging;
+pub mod permissions;
 pub mod physical_id;
 pub mod props;
 pub mod secrets;

@@ -107,6 +107,10 @@ where
             tracing::info!(physical_id = ?other, "nothing of Registrar's to delete; no vendor call");
             Outcome::success(failed_id(&event), BTreeMap::new())
         }
+        (_, _, Phase::RolePermissions) => Outcome::failed(
+            failed_id(&event),
+            "Registrar's handler sent a role-permissions event to the registration rules (a bug); nothing was changed.".to_owned(),
+        ),
         (_, _, Phase::RoleBinding { registration_id }) => {
             let registration_id = registration_id.clone();
             bind(event, &registration_id, connect).await

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use registrar::http::VendorHttp;
 use registrar::identity::{AccountId, Identity, Partition};
+use registrar::permissions::Source;
 use registrar::props::Properties;
 use registrar::secrets::SecretJson;
-use registrar::vendor::datadog::{Datadog, marks};
-use registrar::vendor::{Desired, Owner, Removal, StackMark, Vendor, VendorError};
+use registrar::vendor::datadog::{Datadog, marks, permission_lists};
+use registrar::vendor::{Desired, Owner, Removal, StackMark, Vendor, VendorError, VendorKind};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -292,4 +293,42 @@ fn account_tags_may_be_null() {
     let registration = marks::read_registration(&data, "registrar_stack:us-east-1/s").unwrap();
     assert_eq!(registration.owner, Owner::Someone);
     assert_eq!(registration.external_id, "08df61ab19794766a0df51fa344ef31c");
+}
+
+#[tokio::test]
+async fn the_permission_lists_are_read_from_the_recorded_answers() {
+    let (url, seen) = replay(&[
+        "iam_permissions_standard",
+        "iam_permissions_resource_collection",
+    ])
+    .await;
+    let lists = permission_lists::fetch(url.as_str(), &http(), true).await;
+    assert_eq!(lists.source, Source::Vendor(VendorKind::Datadog));
+    assert_eq!(lists.standard.len(), 104);
+    assert_eq!(lists.resource_collection.concat().len(), 652);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "GET /api/v2/integration/aws/iam_permissions/standard",
+            "GET /api/v2/integration/aws/iam_permissions/resource_collection?chunked=true"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unreadable_permission_answers_fall_back_to_the_bundled_lists() {
+    // A recorded error body where the list should be (here: the recorded 404 of an account).
+    let (url, _) = replay(&["get_404"]).await;
+    let lists = permission_lists::fetch(url.as_str(), &http(), false).await;
+    assert_eq!(
+        lists.source,
+        Source::Bundled {
+            taken: "2025-09-17".into()
+        }
+    );
+    assert_eq!(lists.standard.len(), 104);
+    assert!(
+        lists.resource_collection.is_empty(),
+        "resource collection is off"
+    );
 }

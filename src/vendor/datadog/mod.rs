@@ -2,8 +2,9 @@
 //!
 //! Everything Datadog-specific lives here: the nine sites, the AWS account Datadog assumes
 //! roles from (per site and partition), the request bodies and how Datadog's answers map to
-//! [`VendorError`]. The ownership mark (account tags) is [`marks`], and error answers are
-//! [`answers`].
+//! [`VendorError`]. The ownership mark (account tags) is [`marks`], error answers are
+//! [`answers`], and the IAM permission lists Datadog publishes for the role are
+//! [`permission_lists`].
 //!
 //! The shapes follow the official client's recorded answers of the real API
 //! (DataDog/datadog-api-client-python, `tests/v2/cassettes/test_scenarios/test_aws_integration_*`);
@@ -11,6 +12,7 @@
 
 pub mod answers;
 pub mod marks;
+pub mod permission_lists;
 
 use crate::identity::Partition;
 
