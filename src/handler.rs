@@ -10,6 +10,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+use crate::aws::AwsSdk;
 use crate::cfn::guard::{self, Progress};
 use crate::cfn::request::{Envelope, Malformed, ParseError};
 use crate::cfn::responder::DeliveryError;
@@ -18,10 +19,11 @@ use crate::config::Config;
 use crate::http::VendorHttp;
 use crate::identity::StackArn;
 use crate::lifecycle::{self, Event, Failure};
+use crate::permissions;
 use crate::physical_id::{self, PhysicalId};
-use crate::props::{Common, Properties};
-use crate::secrets::{SecretJson, SecretReader};
-use crate::vendor::datadog::Datadog;
+use crate::props::{Common, Phase, Properties};
+use crate::secrets::{self, SecretJson};
+use crate::vendor::datadog::{Datadog, permission_lists};
 use crate::vendor::dynatrace::Dynatrace;
 use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
 
@@ -58,7 +60,7 @@ const INJECT_PANIC_VAR: &str = "REGISTRAR_INJECT_PANIC";
 pub struct Handler {
     config: Config,
     client: OnceLock<reqwest::Client>,
-    secrets: SecretReader,
+    aws: AwsSdk,
 }
 
 impl Handler {
@@ -66,7 +68,7 @@ impl Handler {
         Handler {
             config,
             client: OnceLock::new(),
-            secrets: SecretReader::default(),
+            aws: AwsSdk::default(),
         }
     }
 
@@ -106,8 +108,12 @@ impl Handler {
                     request.envelope.physical_resource_id.clone(),
                     request.envelope.request_id.clone(),
                 );
+                // The permissions step names its role, not a registration: a Create it cut
+                // short answers that id, so that the rollback's Delete removes what it wrote.
+                let permissions_id = permissions::id_for(&request);
                 let fallback_id = move |progress: &Progress| match incoming {
                     Some(id) => id,
+                    None if permissions_id.is_some() => permissions_id.unwrap_or_default(),
                     None if progress.may_have_changed_something() => {
                         physical_id::create_unconfirmed(&request_id)
                     }
@@ -190,6 +196,12 @@ impl Handler {
                 ),
             );
         };
+        if matches!(Phase::parse(&props), Ok(Phase::RolePermissions)) {
+            return Box::pin(
+                self.role_permissions(&request, &props, &stack, budget, progress, client),
+            )
+            .await;
+        }
         let common = match Common::parse(&props, Some(&stack)) {
             Ok(common) => common,
             Err(e) => return Outcome::failed(failed_id, e.to_string()),
@@ -252,6 +264,7 @@ impl Handler {
                 role_name: common.role_name.clone(),
                 stack: mark,
                 request_id: physical_id::marker_request_id(&request.envelope.request_id),
+                claims: None,
             },
             deadline: tokio::time::Instant::now() + http.remaining(),
         };
@@ -259,14 +272,54 @@ impl Handler {
         let connect = |settings: V::Settings, desired: Desired| async move {
             progress.set(format!("preparing to read the {} keys", V::KIND));
             let session = format!("registrar-{}", common.identity.account);
-            let text = self
-                .secrets
-                .read(&common.secret, &session, &progress)
-                .await?;
+            let deadline = tokio::time::Instant::now() + http.remaining();
+            let text =
+                secrets::read(&self.aws, &common.secret, &session, &progress, deadline).await?;
             let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
             Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
         };
         lifecycle::handle(event, connect).await
+    }
+}
+
+impl Handler {
+    /// `Phase: role-permissions`: the vendor's permission lists on its role. It reads no secret
+    /// (the lists need no keys) and builds the IAM client only here.
+    async fn role_permissions(
+        &self,
+        request: &Request,
+        props: &Properties,
+        stack: &StackArn,
+        budget: Budget,
+        progress: Progress,
+        client: reqwest::Client,
+    ) -> Outcome {
+        let failed_id = answer_id_if_lost(&request.envelope);
+        let target = match permissions::Target::parse(props, Some(stack)) {
+            Ok(target) => target,
+            Err(e) => return Outcome::failed(failed_id, e.to_string()),
+        };
+        let settings = match Datadog::settings(props) {
+            Ok(settings) => settings,
+            Err(e) => return Outcome::failed(failed_id, e.to_string()),
+        };
+        let base = match &self.config.vendor_endpoint {
+            Some(endpoint) => endpoint.as_str().to_owned(),
+            None => settings.site.api_base_url(),
+        };
+        let fetch_deadline = (tokio::time::Instant::now() + permission_lists::FETCH_BUDGET)
+            .min(budget.work_deadline - Duration::from_millis(300));
+        let http = VendorHttp::new(client, "Datadog", fetch_deadline, progress.clone());
+        let resource_collection = !settings.disable_resource_collection;
+        let lists = async move { permission_lists::fetch(&base, &http, resource_collection).await };
+        let event = permissions::Event {
+            request_type: request.request_type,
+            request_id: &request.envelope.request_id,
+            physical_id: request.envelope.physical_resource_id.as_deref(),
+            target,
+            progress,
+        };
+        permissions::handle(event, lists, &self.aws).await
     }
 }
 

@@ -6,6 +6,7 @@
 //! vendor's client ([`vendor`], over [`http`]), and delivers exactly one answer
 //! ([`cfn::responder`]).
 
+pub mod aws;
 pub mod backoff;
 pub mod cfn;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod identity;
 pub mod lifecycle;
 pub mod logging;
+pub mod permissions;
 pub mod physical_id;
 pub mod props;
 pub mod secrets;

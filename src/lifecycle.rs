@@ -1,8 +1,12 @@
 //! The lifecycle rules — what Create, Update and Delete do — written once for every vendor.
 //!
-//! - Create looks the account up first. No registration: create one. This stack's: reuse it.
-//!   Someone else's: fail with a marker id (so the rollback's Delete touches nothing), or, with
-//!   `OnConflict=adopt`, bring it to the desired settings and own it.
+//! - Create, with a vendor that refuses to register an account twice (Datadog), registers
+//!   first: one call against the vendor's rate limit on the happy path. Only when the vendor
+//!   says the account is already registered, or the answer was lost, does it look the account
+//!   up. With any other vendor it looks first. This stack's: reuse it. Someone else's: fail with a marker id (so the
+//!   rollback's Delete touches nothing), or, with `OnConflict=adopt`, bring it to the desired
+//!   settings and own it. One the vendor cannot make the desired one (Datadog: registered with
+//!   access keys) is a conflict whatever `OnConflict` says.
 //! - Update changing vendor, location, account or partition is a replacement (a new
 //!   registration and id; CloudFormation then deletes the old one). Otherwise the registration
 //!   is updated in place, or created again if it vanished. A marker id acts as Create.
@@ -11,7 +15,10 @@
 //!   missing) id means a Create whose answer CloudFormation never got or gave up on (it invents
 //!   an id when it cancels a Create still running): that Create may have registered the
 //!   account, so the Delete removes a registration marked as this stack's, waiting briefly for a
-//!   Create still in flight, and touches nothing else.
+//!   Create still in flight, and touches nothing else. An unconfirmed Create's marker removes
+//!   this stack's registration too, unless a later request of the stack claimed it (an Update
+//!   of the marker, which marks what it owns with the marker's request) or the previous
+//!   release recorded that another request made it.
 //! - A role binding (`Phase: role-binding`, for vendors that need the role's ARN once the role
 //!   exists) binds on Create and Update, and unbinds on Delete, by the same rules.
 
@@ -100,6 +107,10 @@ where
             tracing::info!(physical_id = ?other, "nothing of Registrar's to delete; no vendor call");
             Outcome::success(failed_id(&event), BTreeMap::new())
         }
+        (_, _, Phase::RolePermissions) => Outcome::failed(
+            failed_id(&event),
+            "Registrar's handler sent a role-permissions event to the registration rules (a bug); nothing was changed.".to_owned(),
+        ),
         (_, _, Phase::RoleBinding { registration_id }) => {
             let registration_id = registration_id.clone();
             bind(event, &registration_id, connect).await
@@ -133,21 +144,23 @@ where
     F: Future<Output = Result<V, Failure>>,
 {
     let answer_id = failed_id(&event);
-    // With a request id (an unconfirmed Create's marker), only what that request made; without
-    // (an id CloudFormation made up), whatever this stack made.
-    let wanted = |registration: &Registration| match &made_by {
-        Some(request) => registration.made_by(request),
-        None => registration.owner == Owner::ThisStack,
-    };
     let until = (Instant::now() + SWEEP_GRACE).min(event.deadline);
     let result = async {
         let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
         loop {
-            if let Some(registration) = vendor.find().await?
-                && wanted(&registration)
-            {
-                vendor.delete(&registration.id).await?;
-                return Ok::<_, Failure>(Some(registration.id));
+            if let Some(registration) = vendor.find().await? {
+                match sweep_rule(&registration, made_by.as_deref()) {
+                    SweepRule::Remove => {
+                        vendor.delete(&registration.id).await?;
+                        return Ok::<_, Failure>(Some(registration.id));
+                    }
+                    SweepRule::ReleaseClaim => {
+                        vendor.release_claim(&registration.id).await?;
+                        tracing::info!(registration = %registration.id, physical_id = %answer_id, "a later request of this stack claimed the registration; it stays, without the claim mark");
+                        return Ok(None);
+                    }
+                    SweepRule::Leave => {}
+                }
             }
             if Instant::now() + SWEEP_POLL >= until {
                 return Ok(None);
@@ -172,6 +185,34 @@ where
     Outcome::success(answer_id, BTreeMap::new())
 }
 
+/// What a Delete of an id Registrar never answered does with the account's registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SweepRule {
+    Remove,
+    /// Keep it, and remove the claim mark a later request of this stack put on it.
+    ReleaseClaim,
+    Leave,
+}
+
+/// `marker_request`: the request of an unconfirmed Create's marker; `None` for an id
+/// CloudFormation made up (whatever this stack made goes).
+fn sweep_rule(registration: &Registration, marker_request: Option<&str>) -> SweepRule {
+    if registration.owner != Owner::ThisStack {
+        return SweepRule::Leave;
+    }
+    let Some(request) = marker_request else {
+        return SweepRule::Remove;
+    };
+    match (&registration.created_by, &registration.claimed_by) {
+        // The previous release recorded the creating request: exactly that one.
+        (Some(creator), _) if creator == request => SweepRule::Remove,
+        (Some(_), _) => SweepRule::Leave,
+        (None, Some(claim)) if claim == request => SweepRule::ReleaseClaim,
+        // This stack's, and no later request of it claimed it: the unconfirmed Create made it.
+        (None, _) => SweepRule::Remove,
+    }
+}
+
 /// Whether the registration lives where the event wants it (else an Update is a replacement).
 fn same_place<V: Vendor>(event: &Event<'_, V>, registration: &RegistrationRef) -> bool {
     registration.vendor == V::KIND
@@ -188,9 +229,17 @@ where
 {
     let failed_id = failed_id(&event);
     let location = V::location(&event.settings);
+    let mut desired = event.desired.clone();
+    if let (RequestType::Update, Some(PhysicalId::CreateUnconfirmed { request_id })) =
+        (event.request_type, event.physical_id.map(PhysicalId::parse))
+    {
+        // This Update takes over an unconfirmed Create's marker, whose Delete comes next: mark
+        // what it ends up owning so that the Delete keeps it.
+        desired.claims = Some(request_id);
+    }
     let result = async {
         let principal = V::principal_account_id(&event.settings, event.desired.identity.partition)?;
-        let vendor = connect(event.settings.clone(), event.desired.clone()).await?;
+        let vendor = connect(event.settings.clone(), desired).await?;
         let registration = ensure(&vendor, &event).await?;
         let attributes = vendor.attributes(&registration);
         Ok::<_, Failure>((registration, principal, attributes))
@@ -212,47 +261,127 @@ where
 
 /// Makes sure the account has a registration this stack owns, per `OnConflict`.
 async fn ensure<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registration, Failure> {
+    if V::REFUSES_DUPLICATES {
+        register_first(vendor, event).await
+    } else {
+        look_first(vendor, event).await
+    }
+}
+
+/// For vendors that refuse a second registration of an account: registers, and looks only
+/// when the vendor says the account is registered already or the answer was lost.
+async fn register_first<V: Vendor>(
+    vendor: &V,
+    event: &Event<'_, V>,
+) -> Result<Registration, Failure> {
+    // A lost answer: the registration may have been made. Registering again is safe (the
+    // vendor refuses a duplicate), and a look that finds this stack's registration settles
+    // it, whichever request made it.
+    let mut lost: Option<VendorError> = None;
+    // Three rounds: a registration can appear (another writer) or vanish between calls.
+    for _ in 0..3 {
+        match vendor.create().await {
+            Ok(registration) => return Ok(registration),
+            Err(VendorError::AlreadyExists { .. }) => {}
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "the answer to the registration was lost; looking for what it may have made");
+                lost = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let existing = match (vendor.find().await, lost.take()) {
+            (Ok(Some(existing)), still_lost) => {
+                lost = still_lost;
+                existing
+            }
+            (Ok(None), still_lost) => {
+                lost = still_lost;
+                continue;
+            }
+            // The reason names the registration whose answer was lost, not the look after it.
+            (Err(e), Some(lost)) => {
+                tracing::warn!(error = %e, "could not look for what the lost registration made");
+                return Err(Failure::Unconfirmed(lost));
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
+        if let Some(registration) = settle(vendor, event, existing).await? {
+            return Ok(registration);
+        }
+    }
+    match lost {
+        Some(e) => Err(Failure::Unconfirmed(e)),
+        None => Err(kept_changing(event)),
+    }
+}
+
+/// For vendors that would register an account twice: looks first, registers only when there
+/// is nothing, and never registers again after a lost answer.
+async fn look_first<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registration, Failure> {
     // Two rounds: a registration can appear (another writer) or vanish between calls.
     for _ in 0..2 {
         let existing = match vendor.find().await? {
             None => match vendor.create().await {
                 Ok(registration) => return Ok(registration),
                 Err(VendorError::AlreadyExists { .. }) => continue,
-                // The call may have reached the vendor: look for what this request made.
+                // The call may have reached the vendor: look for what it made.
                 Err(e) if e.is_transient() => {
-                    if let Ok(Some(registration)) = vendor.find().await
-                        && registration.made_by(&event.desired.request_id)
-                    {
-                        return Ok(registration);
-                    }
-                    return Err(Failure::Unconfirmed(e));
+                    return match vendor.find().await {
+                        Ok(Some(registration)) if registration.owner == Owner::ThisStack => {
+                            Ok(registration)
+                        }
+                        _ => Err(Failure::Unconfirmed(e)),
+                    };
                 }
                 Err(e) => return Err(e.into()),
             },
             Some(existing) => existing,
         };
-        match (&existing.owner, event.common.on_conflict) {
-            (Owner::ThisStack, _) | (_, OnConflict::Adopt) => {
-                if existing.owner != Owner::ThisStack {
-                    tracing::warn!(registration = %existing.id, owner = ?existing.owner, "adopting an existing registration (OnConflict=adopt)");
-                }
-                match vendor.update(&existing.id).await? {
-                    Some(registration) => return Ok(registration),
-                    None => continue,
-                }
-            }
-            (owner, OnConflict::Fail) => {
-                return Err(Failure::Conflict(conflict_reason::<V>(
-                    event, &existing, owner,
-                )));
-            }
+        if let Some(registration) = settle(vendor, event, existing).await? {
+            return Ok(registration);
         }
     }
-    Err(Failure::Conflict(format!(
+    Err(kept_changing(event))
+}
+
+/// Applies the rules to the account's registration: this stack's is brought to the desired
+/// settings, someone else's is a conflict or is adopted, one the vendor cannot make the desired
+/// one is a conflict. `None`: it vanished meanwhile.
+async fn settle<V: Vendor>(
+    vendor: &V,
+    event: &Event<'_, V>,
+    existing: Registration,
+) -> Result<Option<Registration>, Failure> {
+    if let Some(unusable) = &existing.unusable {
+        return Err(Failure::Conflict(format!(
+            "AWS account {} is already registered with {} ({}) {} (registration {}). Registrar changed nothing and will not delete it. {}",
+            event.desired.identity.account,
+            V::KIND,
+            V::location(&event.settings),
+            unusable.how,
+            existing.id,
+            unusable.remedy
+        )));
+    }
+    match (&existing.owner, event.common.on_conflict) {
+        (Owner::ThisStack, _) | (_, OnConflict::Adopt) => {
+            if existing.owner != Owner::ThisStack {
+                tracing::warn!(registration = %existing.id, owner = ?existing.owner, "adopting an existing registration (OnConflict=adopt)");
+            }
+            Ok(vendor.update(&existing.id).await?)
+        }
+        (owner, OnConflict::Fail) => Err(Failure::Conflict(conflict_reason::<V>(
+            event, &existing, owner,
+        ))),
+    }
+}
+
+fn kept_changing<V: Vendor>(event: &Event<'_, V>) -> Failure {
+    Failure::Conflict(format!(
         "The {} registration of account {} kept changing while Registrar worked on it (someone else is changing it at the same time). Retry the stack operation.",
         V::KIND,
         event.desired.identity.account
-    )))
+    ))
 }
 
 fn conflict_reason<V: Vendor>(
@@ -499,7 +628,11 @@ mod tests {
         location: String,
         owner: Owner,
         settings_applied: u32,
+        /// Only registrations of the previous release record their creator (see `landed`).
         created_by: Option<String>,
+        claimed_by: Option<String>,
+        /// Registered in a way the vendor cannot change into the desired one (access keys).
+        unusable: bool,
     }
 
     /// How the vendor answers a create.
@@ -520,6 +653,11 @@ mod tests {
         delete_error: Option<VendorError>,
         connects: u32,
         creating: Creating,
+        claims_released: u32,
+        /// Vendor calls, by kind.
+        finds: u32,
+        creates: u32,
+        updates: u32,
     }
 
     fn lost() -> VendorError {
@@ -535,12 +673,15 @@ mod tests {
     struct Memory {
         world: Shared,
         location: String,
-        request_id: String,
+        /// What this event claims (`Desired::claims`), written on create and update like
+        /// Datadog's claim tag.
+        claims: Option<String>,
     }
 
     impl Vendor for Memory {
         const KIND: VendorKind = VendorKind::Datadog;
         const SECRET_SHAPE: &'static str = "{}";
+        const REFUSES_DUPLICATES: bool = true;
         type Settings = String;
 
         fn settings(props: &Properties) -> Result<String, PropertyError> {
@@ -566,7 +707,8 @@ mod tests {
         }
 
         async fn find(&self) -> Result<Option<Registration>, VendorError> {
-            let world = self.world.lock().unwrap();
+            let mut world = self.world.lock().unwrap();
+            world.finds += 1;
             Ok(world
                 .stored
                 .iter()
@@ -575,6 +717,7 @@ mod tests {
         }
         async fn create(&self) -> Result<Registration, VendorError> {
             let mut world = self.world.lock().unwrap();
+            world.creates += 1;
             if world.stored.iter().any(|s| s.location == self.location) {
                 return Err(VendorError::AlreadyExists { vendor: "Memory" });
             }
@@ -587,7 +730,9 @@ mod tests {
                 location: self.location.clone(),
                 owner: Owner::ThisStack,
                 settings_applied: 1,
-                created_by: Some(self.request_id.clone()),
+                created_by: None,
+                claimed_by: self.claims.clone(),
+                unusable: false,
             };
             world.stored.push(stored.clone());
             if world.creating == Creating::LosingTheAnswer {
@@ -597,10 +742,12 @@ mod tests {
         }
         async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
             let mut world = self.world.lock().unwrap();
+            world.updates += 1;
             Ok(world.stored.iter_mut().find(|s| s.id == id).map(|s| {
                 s.owner = Owner::ThisStack;
                 s.settings_applied += 1;
                 s.created_by = None;
+                s.claimed_by = self.claims.clone();
                 registration(s)
             }))
         }
@@ -617,6 +764,14 @@ mod tests {
                 Removal::AlreadyGone
             })
         }
+        async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
+            let mut world = self.world.lock().unwrap();
+            world.claims_released += 1;
+            if let Some(s) = world.stored.iter_mut().find(|s| s.id == id) {
+                s.claimed_by = None;
+            }
+            Ok(())
+        }
     }
 
     fn registration(s: &Stored) -> Registration {
@@ -625,6 +780,11 @@ mod tests {
             external_id: format!("ext-{}", s.id),
             owner: s.owner.clone(),
             created_by: s.created_by.clone(),
+            claimed_by: s.claimed_by.clone(),
+            unusable: s.unusable.then(|| crate::vendor::Unusable {
+                how: "with access keys".into(),
+                remedy: "Remove it.".into(),
+            }),
         }
     }
 
@@ -679,6 +839,7 @@ mod tests {
                     stack_name: "s".into(),
                 },
                 request_id: request_id.to_owned(),
+                claims: None,
             },
             deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(30),
         };
@@ -690,7 +851,7 @@ mod tests {
                 Ok(Memory {
                     world,
                     location,
-                    request_id: desired.request_id,
+                    claims: desired.claims,
                 })
             },
         )
@@ -708,6 +869,8 @@ mod tests {
             owner: Owner::Someone,
             settings_applied: 0,
             created_by: None,
+            claimed_by: None,
+            unusable: false,
         };
         world.lock().unwrap().stored.push(stored.clone());
         stored
@@ -1023,6 +1186,8 @@ mod tests {
             owner: Owner::ThisStack,
             settings_applied: 1,
             created_by: Some(by.into()),
+            claimed_by: None,
+            unusable: false,
         };
         world.lock().unwrap().stored.push(landed("late", "req-1"));
         let other = run(
@@ -1080,5 +1245,125 @@ mod tests {
             1,
             "made by req-2, not by the marker's req-0"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_claim_of_an_update_of_an_unconfirmed_marker_is_released_by_its_delete() {
+        let world = Shared::default();
+        let marker = "registrar:create-unconfirmed:req-0";
+        let made = run_as(
+            "req-2",
+            &world,
+            &defaults(),
+            RequestType::Update,
+            Some(marker),
+            "one",
+        )
+        .await;
+        assert_eq!(made.status, Status::Success);
+        assert_eq!(
+            world.lock().unwrap().stored[0].claimed_by.as_deref(),
+            Some("req-0")
+        );
+        run_as(
+            "req-3",
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(marker),
+            "one",
+        )
+        .await;
+        let world = world.lock().unwrap();
+        assert_eq!(world.stored.len(), 1);
+        assert_eq!(world.stored[0].claimed_by, None, "one mark left");
+        assert_eq!(world.claims_released, 1);
+    }
+
+    #[tokio::test]
+    async fn a_create_on_the_happy_path_makes_one_vendor_call() {
+        let world = Shared::default();
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(outcome.status, Status::Success);
+        let world = world.lock().unwrap();
+        assert_eq!((world.creates, world.finds, world.updates), (1, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unconfirmed_create_whose_registration_lands_is_removed_by_its_rollback() {
+        let world = Shared::default();
+        world.lock().unwrap().creating = Creating::Late;
+        let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
+        assert_eq!(
+            outcome.physical_resource_id,
+            "registrar:create-unconfirmed:req-1"
+        );
+        // The POST lands after all, marked as this stack's (no request recorded).
+        world.lock().unwrap().stored.push(Stored {
+            id: "late".into(),
+            location: "one".into(),
+            owner: Owner::ThisStack,
+            settings_applied: 1,
+            created_by: None,
+            claimed_by: None,
+            unusable: false,
+        });
+        let rollback = run_as(
+            "req-5",
+            &world,
+            &defaults(),
+            RequestType::Delete,
+            Some(&outcome.physical_resource_id),
+            "one",
+        )
+        .await;
+        assert_eq!(rollback.status, Status::Success);
+        assert!(world.lock().unwrap().stored.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_registration_the_vendor_cannot_switch_is_a_conflict_even_with_adopt() {
+        for on_conflict in [OnConflict::Fail, OnConflict::Adopt] {
+            let world = Shared::default();
+            world.lock().unwrap().stored.push(Stored {
+                id: "keys".into(),
+                location: "one".into(),
+                owner: Owner::Someone,
+                settings_applied: 0,
+                created_by: None,
+                claimed_by: None,
+                unusable: true,
+            });
+            let before = world.lock().unwrap().stored.clone();
+            let common = common(on_conflict, OnDeleteError::Fail);
+            let outcome = run(&world, &common, RequestType::Create, None, "one").await;
+            assert_eq!(outcome.status, Status::Failed);
+            assert!(
+                outcome
+                    .physical_resource_id
+                    .starts_with("registrar:create-failed:")
+            );
+            let reason = outcome.reason.unwrap();
+            assert!(
+                reason.contains("with access keys")
+                    && reason.contains("registration keys")
+                    && reason.contains("Remove it."),
+                "{reason}"
+            );
+            let connects = world.lock().unwrap().connects;
+            let rollback = run(
+                &world,
+                &common,
+                RequestType::Delete,
+                Some(&outcome.physical_resource_id),
+                "one",
+            )
+            .await;
+            assert_eq!(rollback.status, Status::Success);
+            let world = world.lock().unwrap();
+            assert_eq!(world.connects, connects, "no vendor call for the marker");
+            assert_eq!(world.stored, before, "nothing changed");
+            assert_eq!(world.updates, 0);
+        }
     }
 }

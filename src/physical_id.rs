@@ -7,8 +7,10 @@
 //! A Create that certainly made nothing answers `registrar:create-failed:<request id>`,
 //! which the rollback's Delete acknowledges without calling the vendor; one whose registration
 //! call may have reached the vendor answers `registrar:create-unconfirmed:<request id>`, whose
-//! Delete removes a registration made by exactly that request, if there is one. Anything else
-//! is not Registrar's.
+//! Delete removes a registration made by exactly that request, if there is one. The
+//! role-permissions step (`crate::permissions`) names the role whose policies it manages:
+//! `registrar:permissions:<vendor>:<partition>:<account>:<role name>`. Anything else is not
+//! Registrar's.
 
 use std::fmt;
 
@@ -19,6 +21,7 @@ const PREFIX: &str = "registrar:";
 const CREATE_FAILED: &str = "registrar:create-failed:";
 const CREATE_UNCONFIRMED: &str = "registrar:create-unconfirmed:";
 const BINDING: &str = "registrar:binding:";
+const PERMISSIONS: &str = "registrar:permissions:";
 
 /// The registration a PhysicalResourceId names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +71,35 @@ impl fmt::Display for BindingRef {
     }
 }
 
+/// The role whose vendor permissions a PhysicalResourceId names (the role-permissions step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionsRef {
+    pub vendor: VendorKind,
+    pub partition: Partition,
+    pub account: AccountId,
+    /// An IAM role name (no `:`).
+    pub role: String,
+}
+
+impl fmt::Display for PermissionsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{PERMISSIONS}{}:{}:{}:{}",
+            self.vendor.as_str(),
+            self.partition,
+            self.account,
+            self.role
+        )
+    }
+}
+
 /// What an incoming PhysicalResourceId means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhysicalId {
     Registration(RegistrationRef),
     Binding(BindingRef),
+    Permissions(PermissionsRef),
     /// A Create that failed without making anything.
     CreateFailed,
     /// A Create that failed after its registration call may have reached the vendor.
@@ -91,6 +118,26 @@ impl PhysicalId {
         if let Some(request_id) = text.strip_prefix(CREATE_UNCONFIRMED) {
             return PhysicalId::CreateUnconfirmed {
                 request_id: request_id.to_owned(),
+            };
+        }
+        if let Some(rest) = text.strip_prefix(PERMISSIONS) {
+            let permissions = rest.splitn(4, ':').collect::<Vec<_>>();
+            return match permissions[..] {
+                [vendor, partition, account, role] if !role.is_empty() && !role.contains(':') => {
+                    VendorKind::parse(vendor)
+                        .zip(Partition::parse(partition))
+                        .zip(AccountId::parse(account))
+                        .map(|((vendor, partition), account)| {
+                            PhysicalId::Permissions(PermissionsRef {
+                                vendor,
+                                partition,
+                                account,
+                                role: role.to_owned(),
+                            })
+                        })
+                        .unwrap_or_else(|| PhysicalId::Foreign(text.to_owned()))
+                }
+                _ => PhysicalId::Foreign(text.to_owned()),
             };
         }
         if let Some(rest) = text.strip_prefix(BINDING) {
@@ -206,6 +253,33 @@ mod tests {
             PhysicalId::parse("registrar:binding:dynatrace:x:aws:123456789012:-:"),
             PhysicalId::Foreign(_)
         ));
+    }
+
+    #[test]
+    fn permissions_ids_round_trip() {
+        let p = PermissionsRef {
+            vendor: VendorKind::Datadog,
+            partition: Partition::AwsUsGov,
+            account: AccountId::parse("123456789012").unwrap(),
+            role: "DatadogIntegrationRole".into(),
+        };
+        let text = p.to_string();
+        assert_eq!(
+            text,
+            "registrar:permissions:datadog:aws-us-gov:123456789012:DatadogIntegrationRole"
+        );
+        assert_eq!(PhysicalId::parse(&text), PhysicalId::Permissions(p));
+        for broken in [
+            "registrar:permissions:datadog:aws:123456789012:",
+            "registrar:permissions:datadog:aws:123456789012:a:b",
+            "registrar:permissions:splunk:aws:123456789012:r",
+            "registrar:permissions:datadog:aws:123:r",
+        ] {
+            assert!(
+                matches!(PhysicalId::parse(broken), PhysicalId::Foreign(_)),
+                "{broken}"
+            );
+        }
     }
 
     #[test]

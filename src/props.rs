@@ -139,6 +139,112 @@ pub enum Phase {
     /// `role-binding`: for vendors that need the role's ARN once the role exists (Dynatrace),
     /// bind it to the registration named by `RegistrationId`.
     RoleBinding { registration_id: String },
+    /// `role-permissions`: attach the vendor's published permission lists to the role
+    /// (Datadog); see `crate::permissions`.
+    RolePermissions,
+}
+
+impl Phase {
+    pub fn parse(props: &Properties) -> Result<Phase, PropertyError> {
+        #[derive(Clone, Copy)]
+        enum Word {
+            Registration,
+            RoleBinding,
+            RolePermissions,
+        }
+        let word = props.choice(
+            "Phase",
+            &[
+                ("registration", Word::Registration),
+                ("role-binding", Word::RoleBinding),
+                ("role-permissions", Word::RolePermissions),
+            ],
+            Word::Registration,
+        )?;
+        Ok(match word {
+            Word::Registration => Phase::Registration,
+            Word::RoleBinding => Phase::RoleBinding {
+                registration_id: props.required("RegistrationId", "the registration to bind the role to (!GetAtt <registration resource>.RegistrationId)")?,
+            },
+            Word::RolePermissions => Phase::RolePermissions,
+        })
+    }
+}
+
+/// `Vendor`: required.
+pub fn vendor(props: &Properties) -> Result<VendorKind, PropertyError> {
+    let vendor = props.choice(
+        "Vendor",
+        &[
+            ("datadog", Some(VendorKind::Datadog)),
+            ("dynatrace", Some(VendorKind::Dynatrace)),
+        ],
+        None,
+    )?;
+    vendor.ok_or_else(|| PropertyError::Missing {
+        name: "Vendor",
+        expected: "datadog or dynatrace".into(),
+    })
+}
+
+/// `RoleName`: the IAM role the vendor assumes.
+pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
+    let role_name = props.required("RoleName", "the name of the IAM role the vendor assumes")?;
+    if role_name.len() > 64
+        || !role_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    {
+        return Err(PropertyError::Invalid {
+            name: "RoleName",
+            value: shorten(&role_name),
+            expected: "an IAM role name (up to 64 letters, digits and +=,.@_-)".into(),
+        });
+    }
+    Ok(role_name)
+}
+
+/// `AccountId` and `Partition`, by default the stack's.
+pub fn identity(props: &Properties, stack: Option<&StackArn>) -> Result<Identity, PropertyError> {
+    let account = match props.text("AccountId")? {
+        Some(text) => AccountId::parse(&text).ok_or_else(|| PropertyError::Invalid {
+            name: "AccountId",
+            value: shorten(&text),
+            expected: "a 12-digit AWS account id".into(),
+        })?,
+        None => stack
+            .map(|s| s.account.clone())
+            .ok_or_else(|| PropertyError::Missing {
+                name: "AccountId",
+                expected: "a 12-digit AWS account id (the StackId does not name one)".into(),
+            })?,
+    };
+    let partition = match props.text("Partition")? {
+        Some(text) => Partition::parse(&text).ok_or_else(|| PropertyError::Invalid {
+            name: "Partition",
+            value: shorten(&text),
+            expected: one_of(Partition::ALL.iter().map(|p| p.as_str())),
+        })?,
+        None => stack
+            .map(|s| s.partition)
+            .ok_or_else(|| PropertyError::Missing {
+                name: "Partition",
+                expected: "aws, aws-cn or aws-us-gov (the StackId does not name one)".into(),
+            })?,
+    };
+    Ok(Identity { account, partition })
+}
+
+/// `OnDeleteError`, by default `fail`.
+pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyError> {
+    props.choice(
+        "OnDeleteError",
+        &[
+            ("fail", OnDeleteError::Fail),
+            ("retain", OnDeleteError::Retain),
+        ],
+        OnDeleteError::Fail,
+    )
 }
 
 /// The properties every vendor shares.
@@ -156,18 +262,7 @@ pub struct Common {
 impl Common {
     /// Reads the shared properties; the account and partition default to the stack's.
     pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Common, PropertyError> {
-        let vendor = props.choice(
-            "Vendor",
-            &[
-                ("datadog", Some(VendorKind::Datadog)),
-                ("dynatrace", Some(VendorKind::Dynatrace)),
-            ],
-            None,
-        )?;
-        let vendor = vendor.ok_or_else(|| PropertyError::Missing {
-            name: "Vendor",
-            expected: "datadog or dynatrace".into(),
-        })?;
+        let vendor = vendor(props)?;
         let secret_arn = props.required(
             "SecretArn",
             "the full ARN of the Secrets Manager secret that holds the vendor's keys",
@@ -180,70 +275,21 @@ impl Common {
                     expected,
                 }
             })?;
-        let role_name =
-            props.required("RoleName", "the name of the IAM role the vendor assumes")?;
-        if role_name.len() > 64
-            || !role_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-        {
-            return Err(PropertyError::Invalid {
-                name: "RoleName",
-                value: shorten(&role_name),
-                expected: "an IAM role name (up to 64 letters, digits and +=,.@_-)".into(),
-            });
-        }
-        let account = match props.text("AccountId")? {
-            Some(text) => AccountId::parse(&text).ok_or_else(|| PropertyError::Invalid {
-                name: "AccountId",
-                value: shorten(&text),
-                expected: "a 12-digit AWS account id".into(),
-            })?,
-            None => stack
-                .map(|s| s.account.clone())
-                .ok_or_else(|| PropertyError::Missing {
-                    name: "AccountId",
-                    expected: "a 12-digit AWS account id (the StackId does not name one)".into(),
-                })?,
-        };
-        let partition = match props.text("Partition")? {
-            Some(text) => Partition::parse(&text).ok_or_else(|| PropertyError::Invalid {
-                name: "Partition",
-                value: shorten(&text),
-                expected: one_of(Partition::ALL.iter().map(|p| p.as_str())),
-            })?,
-            None => stack
-                .map(|s| s.partition)
-                .ok_or_else(|| PropertyError::Missing {
-                    name: "Partition",
-                    expected: "aws, aws-cn or aws-us-gov (the StackId does not name one)".into(),
-                })?,
-        };
-        let phase = match props.choice("Phase", &[("registration", false), ("role-binding", true)], false)? {
-            false => Phase::Registration,
-            true => Phase::RoleBinding {
-                registration_id: props.required("RegistrationId", "the registration to bind the role to (!GetAtt <registration resource>.RegistrationId)")?,
-            },
-        };
+        let role_name = role_name(props)?;
+        let identity = identity(props, stack)?;
+        let phase = Phase::parse(props)?;
         Ok(Common {
             phase,
             vendor,
             secret,
             role_name,
-            identity: Identity { account, partition },
+            identity,
             on_conflict: props.choice(
                 "OnConflict",
                 &[("fail", OnConflict::Fail), ("adopt", OnConflict::Adopt)],
                 OnConflict::Fail,
             )?,
-            on_delete_error: props.choice(
-                "OnDeleteError",
-                &[
-                    ("fail", OnDeleteError::Fail),
-                    ("retain", OnDeleteError::Retain),
-                ],
-                OnDeleteError::Fail,
-            )?,
+            on_delete_error: on_delete_error(props)?,
         })
     }
 }

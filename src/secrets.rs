@@ -1,21 +1,24 @@
 //! The vendor's keys, read from Secrets Manager at the moment an event needs them.
 //!
 //! The secret is read in its own region (parsed from its ARN), optionally after assuming
-//! `SecretRoleArn`. The AWS SDK configuration is loaded on first use only, so an event that
-//! needs no key (a Delete of a marker) makes no AWS call at all. Key material lives in
-//! [`SecretString`]s: never printed by `Debug`, zeroed on drop, exposed only where a header is
-//! built.
+//! `SecretRoleArn`. Throttling, 5xx, timeouts and broken connections are retried with backoff
+//! until the event's deadline, not only for the SDK's few attempts: a StackSet rollout reads
+//! one central secret from hundreds of accounts at once. Permanent errors (access denied, not
+//! found, decryption) are not retried. Key material lives in [`SecretString`]s: never printed
+//! by `Debug`, zeroed on drop, exposed only where a header is built.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
-use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
+use crate::aws::AwsSdk;
+use crate::backoff::Backoff;
 use crate::cfn::guard::Progress;
 use crate::identity::{AccountId, Partition};
 
@@ -110,6 +113,32 @@ pub enum SecretError {
 }
 
 impl SecretError {
+    /// The last transient failure, with how long it lasted (for the reason shown).
+    fn after_attempts(self, attempts: u32, elapsed: Duration) -> SecretError {
+        let lasted = |detail: String| {
+            format!(
+                "{detail} (after {attempts} attempt(s) over {:.0} s)",
+                elapsed.as_secs_f64()
+            )
+        };
+        match self {
+            SecretError::Unavailable { arn, detail } => SecretError::Unavailable {
+                arn,
+                detail: lasted(detail),
+            },
+            SecretError::AssumeRole {
+                role,
+                detail,
+                transient,
+            } => SecretError::AssumeRole {
+                role,
+                detail: lasted(detail),
+                transient,
+            },
+            other => other,
+        }
+    }
+
     /// Whether trying again later could succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -180,63 +209,84 @@ impl fmt::Debug for SecretJson {
     }
 }
 
-/// Reads secrets; the AWS configuration is loaded on first use and kept for warm invocations.
-#[derive(Default)]
-pub struct SecretReader {
-    aws: OnceCell<SdkConfig>,
+/// Reads the secret's text, assuming `SecretRoleArn` first when given; transient failures are
+/// retried until `deadline`. `progress` says which step it waits for.
+pub async fn read(
+    aws: &AwsSdk,
+    secret: &SecretRef,
+    session_name: &str,
+    progress: &Progress,
+    deadline: Instant,
+) -> Result<SecretString, SecretError> {
+    let aws = aws.config().await;
+    let started = Instant::now();
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let error = match read_once(aws, secret, session_name, progress, deadline).await {
+            Ok(text) => return Ok(text),
+            Err(error) if error.is_transient() => error,
+            Err(error) => return Err(error),
+        };
+        let wait = backoff.next_delay();
+        if Instant::now() + wait >= deadline {
+            return Err(error.after_attempts(attempts, started.elapsed()));
+        }
+        tracing::warn!(attempt = attempts, error = %error, wait_ms = wait.as_millis() as u64, "reading the secret failed; retrying");
+        progress.set(format!(
+            "waiting to read the secret {} again (attempt {attempts} failed)",
+            secret.arn
+        ));
+        tokio::time::sleep(wait).await;
+    }
 }
 
-impl SecretReader {
-    async fn aws(&self) -> &SdkConfig {
-        self.aws
-            .get_or_init(|| async {
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(10))
-                    .build();
-                aws_config::defaults(BehaviorVersion::latest())
-                    .timeout_config(timeouts)
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
-                    .load()
-                    .await
-            })
+/// One attempt (the SDK's own retries included), cut off at `deadline`.
+async fn read_once(
+    aws: &SdkConfig,
+    secret: &SecretRef,
+    session_name: &str,
+    progress: &Progress,
+    deadline: Instant,
+) -> Result<SecretString, SecretError> {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(aws)
+        .region(Region::new(secret.region.clone()));
+    if let Some(role) = &secret.role_arn {
+        progress.set(format!("assuming SecretRoleArn {role} (STS)"));
+        let credentials = tokio::time::timeout_at(deadline, assume_role(aws, role, session_name))
             .await
+            .unwrap_or_else(|_| {
+                Err(SecretError::AssumeRole {
+                    role: role.clone(),
+                    detail: "STS gave no answer before the function's deadline".to_owned(),
+                    transient: true,
+                })
+            })?;
+        config = config.credentials_provider(credentials);
     }
-
-    /// Reads the secret's text, assuming `SecretRoleArn` first when given; `progress` says
-    /// which step it waits for.
-    pub async fn read(
-        &self,
-        secret: &SecretRef,
-        session_name: &str,
-        progress: &Progress,
-    ) -> Result<SecretString, SecretError> {
-        let aws = self.aws().await;
-        let mut config = aws_sdk_secretsmanager::config::Builder::from(aws)
-            .region(Region::new(secret.region.clone()));
-        if let Some(role) = &secret.role_arn {
-            progress.set(format!("assuming SecretRoleArn {role} (STS)"));
-            config = config.credentials_provider(assume_role(aws, role, session_name).await?);
-        }
-        progress.set(format!(
-            "reading the secret {} from Secrets Manager in {}",
-            secret.arn, secret.region
-        ));
-        let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
-        let answer = client
-            .get_secret_value()
-            .secret_id(&secret.arn)
-            .send()
-            .await
-            .map_err(|e| classify(secret, e))?;
-        answer
-            .secret_string()
-            .map(|s| SecretString::from(s.to_owned()))
-            .ok_or_else(|| SecretError::Other {
-                arn: secret.arn.clone(),
-                detail: "it holds binary data, not a JSON string".into(),
-            })
-    }
+    progress.set(format!(
+        "reading the secret {} from Secrets Manager in {}",
+        secret.arn, secret.region
+    ));
+    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+    let answer = tokio::time::timeout_at(
+        deadline,
+        client.get_secret_value().secret_id(&secret.arn).send(),
+    )
+    .await
+    .map_err(|_| SecretError::Unavailable {
+        arn: secret.arn.clone(),
+        detail: "no answer before the function's deadline".to_owned(),
+    })?
+    .map_err(|e| classify(secret, e))?;
+    answer
+        .secret_string()
+        .map(|s| SecretString::from(s.to_owned()))
+        .ok_or_else(|| SecretError::Other {
+            arn: secret.arn.clone(),
+            detail: "it holds binary data, not a JSON string".into(),
+        })
 }
 
 async fn assume_role(

@@ -75,10 +75,12 @@ pub struct Desired {
     pub identity: Identity,
     pub role_name: String,
     pub stack: StackMark,
-    /// The event's request id (as `physical_id::marker_request_id` writes it); vendors that
-    /// can record it on a registration they create let a failed Create's cleanup find exactly
-    /// what that request made.
+    /// The event's request id (as `physical_id::marker_request_id` writes it).
     pub request_id: String,
+    /// The request whose unconfirmed-Create marker this event takes over (an Update of a
+    /// `registrar:create-unconfirmed:<request>` id, which acts as Create): vendors mark what
+    /// the event ends up owning with it, so that the marker's later Delete keeps it.
+    pub claims: Option<String>,
 }
 
 /// Who made a registration, judged by the vendor's ownership mark.
@@ -100,15 +102,25 @@ pub struct Registration {
     /// The external id the vendor's role assumption must present.
     pub external_id: String,
     pub owner: Owner,
-    /// The request that created it, where the vendor records one (see [`Desired::request_id`]).
+    /// The request that created it, where the vendor records one (Datadog registrations made
+    /// by the previous release carry it; nothing records it any more).
     pub created_by: Option<String>,
+    /// The request whose unconfirmed-Create marker this registration was claimed from (see
+    /// [`Desired::claims`]), while the mark is still there.
+    pub claimed_by: Option<String>,
+    /// Why the vendor cannot make this registration the desired one, whatever `OnConflict`
+    /// says (e.g. Datadog cannot switch an access-key registration to a role).
+    pub unusable: Option<Unusable>,
 }
 
-impl Registration {
-    /// Whether this stack's request `request_id` created it (as far as the vendor records).
-    pub fn made_by(&self, request_id: &str) -> bool {
-        self.owner == Owner::ThisStack && self.created_by.as_deref() == Some(request_id)
-    }
+/// A registration the vendor cannot bring to the desired form: a conflict Registrar cannot
+/// resolve, only report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// How it is registered, after "AWS account <id> is already registered with <vendor>".
+    pub how: String,
+    /// What the person reading the stack's events can do about it.
+    pub remedy: String,
 }
 
 /// What a role binding made: the registration it completes, its scope (the part of the
@@ -175,6 +187,11 @@ pub trait Vendor: Sized + Send + Sync + 'static {
     const KIND: VendorKind;
     /// What the secret must look like, for error messages.
     const SECRET_SHAPE: &'static str;
+    /// Whether the vendor refuses a second registration of one account with
+    /// [`VendorError::AlreadyExists`]. Then a Create registers first and looks only when told
+    /// the account is registered (one call on the happy path); otherwise it must look first,
+    /// or it could register the account twice.
+    const REFUSES_DUPLICATES: bool = false;
     /// The vendor's own resource properties.
     type Settings: Clone + Send + Sync + 'static;
 
@@ -211,6 +228,12 @@ pub trait Vendor: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Registration>, VendorError>> + Send;
     /// Deletes registration `id`.
     fn delete(&self, id: &str) -> impl Future<Output = Result<Removal, VendorError>> + Send;
+
+    /// Removes the claim mark (see [`Registration::claimed_by`]) from registration `id`, and
+    /// nothing else. Vendors that never write one have nothing to remove.
+    fn release_claim(&self, _id: &str) -> impl Future<Output = Result<(), VendorError>> + Send {
+        async { Ok(()) }
+    }
 
     /// Attributes the vendor learned about `registration` while handling this event, added to
     /// the resource's `Data` (for example who owns it at the vendor). None by default.

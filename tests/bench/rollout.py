@@ -9,14 +9,15 @@ $REGISTRAR_BOOTSTRAP) with its own account id and stack, driven through the sand
 Runtime API; at most C run at once, as StackSet's MaxConcurrentCount allows.
 
 The rate-limit floor is the time a perfect client needs: the calls it must make ÷ the allowed
-rate. What the binary needs per lifecycle path (src/lifecycle.rs, src/vendor/datadog.rs):
-Create of a new account = GET accounts?aws_account_id= + POST accounts (2 calls); Delete of a
-registration the id names = DELETE accounts/{id} (1 call, no lookup). The emulator counts only
+rate. What the binary needs per lifecycle path (src/lifecycle.rs, src/vendor/datadog/): Create
+of a new account = POST accounts (1 call: Datadog refuses a second registration of an account
+with 409, so the lookup happens only then); Delete of a registration the id names =
+DELETE accounts/{id} (1 call, no lookup). The emulator counts only
 requests it lets through against the window: 429-rejected requests and injected 5xx do not use
 up the limit (X-RateLimit-Remaining counts allowed requests; a limiter that charged rejected
 requests would punish every client for the retries of the others, and make the floor depend on
-the client). So the floor is 2N ÷ rate for the rollout and N ÷ rate for the teardown, whatever
-the 5xx share.
+the client). So the floor is N ÷ rate for the rollout and for the teardown, whatever the 5xx
+share.
 
 The report also says whether the Python side kept up: the emulator's and moto's own latency,
 sampled during the run, and moto under a burst of C concurrent GetSecretValue before it.
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         props = sb.datadog_props(arn)
 
         create = run_phase(sb, "rollout (Create)", [stacks[a].create(props) for a in accounts], args.concurrency,
-                           args.timeout, 2, rate, args.period, arn)
+                           args.timeout, 1, rate, args.period, arn)
         rows, ok = report(create, sb, accounts, expect_registered=True, limit=args.limit, period=args.period)
         ok_all &= ok
         print(f"\n## {create.name}\n\n" + table(rows, ("measure", "value")), flush=True)

@@ -1,14 +1,14 @@
 """The binary's contract as the tests check it: names, formats and one shared assertion.
 
-One job: say once what every CloudFormation answer must look like
-(cloudformation.md §1.3 and DESIGN.md "Contract"), so each test only adds what is
+One job: say once what every CloudFormation answer must look like (CloudFormation's
+custom-resource response rules and the README's "Contract"), so each test only adds what is
 specific to its scenario:
 - exactly one accepted PUT to the event's ResponseURL, before the deadline;
 - an empty Content-Type header, a body of at most 4096 bytes that is JSON;
 - StackId, RequestId and LogicalResourceId copied verbatim;
 - a non-empty PhysicalResourceId of at most 1 KB; a Reason on FAILED;
 - the runtime told "response" (not an error), so Lambda's asynchronous retry
-  never replays the event (cloudformation.md §1.5.8).
+  never replays the event (Lambda's asynchronous invocation retries a function error).
 """
 
 from __future__ import annotations
@@ -17,14 +17,18 @@ import re
 
 from sandbox import Invocation
 
-MANAGED_TAG = "managed_by:registrar"
+# Registrar's marks on a Datadog registration: one stable stack tag (src/vendor/datadog/marks.rs);
+# the previous release also wrote the other two, and a transient claim may stand for a moment.
 STACK_TAG_PREFIX = "registrar_stack:"
+LEGACY_MANAGED_TAG = "managed_by:registrar"
+LEGACY_REQUEST_TAG_PREFIX = "registrar_request:"
+CLAIM_TAG_PREFIX = "registrar_claims:"
 MARKER_PREFIX = "registrar:create-failed:"
 UNCONFIRMED_PREFIX = "registrar:create-unconfirmed:"
 PHYSICAL_ID_RE = re.compile(
     r"^registrar:datadog:(?P<site>[a-z0-9.-]+):(?P<partition>aws|aws-cn|aws-us-gov):(?P<account>\d{12}):"
     r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
-# Datadog's AWS account per site in the aws partition (datadog.md §1.2).
+# Datadog's AWS account per site in the aws partition (Mappings.DatadogPrincipalAccount).
 PRINCIPAL = {"datadoghq.com": "464622532012", "ap1.datadoghq.com": "417141415827", "datadoghq.eu": "464622532012"}
 MAX_BODY = 4096
 
@@ -71,6 +75,13 @@ def tags_of(account: dict) -> list[str]:
     return list(account["attributes"].get("account_tags") or [])
 
 
+def marks_of(account: dict) -> list[str]:
+    """Registrar's tags on a registration, of this release or the previous one."""
+    return [t for t in (t.lower() for t in tags_of(account))
+            if t == LEGACY_MANAGED_TAG or t.startswith((STACK_TAG_PREFIX, LEGACY_REQUEST_TAG_PREFIX, CLAIM_TAG_PREFIX))]
+
+
 def is_ours(account: dict) -> bool:
-    tags = [t.lower() for t in tags_of(account)]
-    return MANAGED_TAG in tags and any(t.startswith(STACK_TAG_PREFIX) for t in tags)
+    """Marked as a Registrar stack's with exactly one tag: the stack tag, nothing request-level."""
+    marks = marks_of(account)
+    return len(marks) == 1 and marks[0].startswith(STACK_TAG_PREFIX)

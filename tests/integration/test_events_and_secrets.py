@@ -126,7 +126,7 @@ def test_govcloud_registers_with_the_government_site_principal(sandbox):
     [reg] = gov.accounts()
     assert reg["attributes"]["aws_partition"] == "aws-us-gov"
     assert body["PhysicalResourceId"] == physical_id("ddog-gov.com", ACCOUNT, reg["id"], partition="aws-us-gov")
-    # Datadog's GovCloud principal for US1-FED (datadog.md §1.2; Datadog's template issue #71).
+    # Datadog's GovCloud principal for US1-FED (Datadog's organisation template, Mappings.DdAccountIdBySite; DataDog/cloudformation-template issue #71).
     assert body["Data"]["PrincipalAccountId"] == "065115117704"
 
 

@@ -1,4 +1,4 @@
-"""Create, Update and Delete of one registration through the real binary (DESIGN.md "Lifecycle rules")."""
+"""Create, Update and Delete of one registration through the real binary (the README's "Lifecycle rules")."""
 
 from __future__ import annotations
 

@@ -31,7 +31,9 @@ def test_someone_elses_registration_fails_the_create_and_survives_the_rollback(s
     assert deleted["PhysicalResourceId"] == marker
     assert sb.datadog.requests[mark:] == [], "a marker's Delete must not call the vendor"
     assert sb.datadog.accounts() == before, "the pre-existing registration must be untouched"
-    assert sb.datadog.mutating_requests() == [], "someone else's registration was modified"
+    # The Create registers first (one call on the happy path); Datadog refused it with 409.
+    assert [(r.method, r.status) for r in sb.datadog.mutating_requests()] == [("POST", 409)]
+    assert sb.datadog.changes() == [], "someone else's registration was modified"
     assert sb.datadog.account(theirs["id"]) == theirs
 
 
@@ -55,7 +57,7 @@ def test_adopt_takes_over_someone_elses_registration(sandbox):
     external_id = theirs["attributes"]["auth_config"]["external_id"]
     assert reg["attributes"]["auth_config"]["external_id"] == external_id
     assert adopted["Data"]["ExternalId"] == external_id
-    assert [r for r in sb.datadog.mutating_requests() if r.method != "PATCH"] == []
+    assert [r for r in sb.datadog.changes() if r.method != "PATCH"] == []
 
     # Adopted means owned: the stack's Delete now removes it.
     answered(fn.invoke(stack.delete(adopted["PhysicalResourceId"], props)), "SUCCESS")
@@ -71,7 +73,7 @@ def test_another_registrar_stacks_registration_is_not_ours(sandbox):
     stack = sb.stack()
     failed = answered(sb.invoke(stack.create(sb.datadog_props(arn))), "FAILED")
     assert failed["PhysicalResourceId"].startswith(MARKER_PREFIX)
-    assert sb.datadog.accounts() == before and sb.datadog.mutating_requests() == []
+    assert sb.datadog.accounts() == before and sb.datadog.changes() == []
 
 
 def test_a_create_delivered_twice_registers_once(sandbox):
@@ -82,13 +84,14 @@ def test_a_create_delivered_twice_registers_once(sandbox):
     event = stack.create(sb.datadog_props(arn))
 
     first = answered(fn.invoke(event), "SUCCESS")
-    # Lambda's asynchronous retry delivers the very same event again (cloudformation.md §1.5.8).
+    # Lambda's asynchronous retry delivers the very same event again.
     second = answered(fn.invoke(event), "SUCCESS")
     [reg] = sb.datadog.accounts()
     expected = physical_id("datadoghq.com", ACCOUNT, reg["id"])
     assert first["PhysicalResourceId"] == second["PhysicalResourceId"] == expected
     assert first["Data"] == second["Data"]
-    assert len(sb.datadog.requests_matching("POST")) == 1
+    # The second delivery registers too, Datadog answers 409, and it finds its own.
+    assert [r.status for r in sb.datadog.requests_matching("POST")] == [200, 409]
 
     # And again from a cold process (another execution environment).
     third = answered(sb.invoke(event), "SUCCESS")

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from contract import MARKER_PREFIX, answered
+from contract import MARKER_PREFIX, UNCONFIRMED_PREFIX, answered
 
 ACCOUNTS = "/api/v2/integration/aws/accounts"
 
@@ -67,18 +67,31 @@ def test_a_vendor_that_hangs_still_gets_a_failed_answer_before_the_deadline(sand
     sb = sandbox
     arn = sb.datadog_secret()
     sb.datadog.add_fault("*", "/api/", [{"hang": True}], repeat=True)
-    inv = sb.invoke(sb.stack().create(sb.datadog_props(arn)), timeout_s=8)
+    stack = sb.stack()
+    props = sb.datadog_props(arn)
+    inv = sb.invoke(stack.create(props), timeout_s=8)
     body = answered(inv, "FAILED")  # includes: arrived before the deadline, process not killed
-    assert body["PhysicalResourceId"].startswith(MARKER_PREFIX)
+    # The registration (POST, the first call) was sent and never answered: it may have been made.
+    assert body["PhysicalResourceId"].startswith(UNCONFIRMED_PREFIX)
     assert inv.cfn.received_at * 1000 < inv.deadline_ms
+    sb.datadog.clear_faults()
+    answered(sb.invoke(stack.delete(body["PhysicalResourceId"], props)), "SUCCESS")
+    assert sb.datadog.accounts() == []
 
 
 def test_a_vendor_that_answers_garbage_gets_a_failed_answer(sandbox):
     sb = sandbox
     arn = sb.datadog_secret()
     sb.datadog.add_fault("*", "/api/", [{"malformed": True}], repeat=True)
-    body = answered(sb.invoke(sb.stack().create(sb.datadog_props(arn)), timeout_s=20), "FAILED")
-    assert body["PhysicalResourceId"].startswith(MARKER_PREFIX)
+    stack = sb.stack()
+    props = sb.datadog_props(arn)
+    body = answered(sb.invoke(stack.create(props), timeout_s=20), "FAILED")
+    # An unreadable answer to the registration: it may have been made.
+    assert body["PhysicalResourceId"].startswith(UNCONFIRMED_PREFIX)
+    assert "cannot read" in body["Reason"]
+    sb.datadog.clear_faults()
+    answered(sb.invoke(stack.delete(body["PhysicalResourceId"], props)), "SUCCESS")
+    assert sb.datadog.accounts() == []
 
 
 def test_a_panic_still_answers_failed(sandbox):

@@ -1,29 +1,49 @@
 """Emulator of Datadog's v2 AWS-integration API (one Datadog site = one organisation).
 
-Faithful to shared/reference/datadog.md §2 where it records real behaviour:
+It answers as the official API client's recorded answers of the real API show
+(DataDog/datadog-api-client-python, tests/v2/cassettes/test_scenarios/; the bodies used here are
+copied, with their source path and commit, into tests/data/datadog/):
 - `GET/POST /api/v2/integration/aws/accounts`, `GET/PATCH/DELETE .../accounts/{id}`;
-  POST answers **200** (not 201) with a server-generated 32-hex `external_id`,
-  DELETE answers 204 with no body, responses are `application/vnd.api+json`.
-- Error bodies follow the *recorded* responses, not the OpenAPI spec
-  (`{"errors":["string"]}`): 409 and 404 are JSON:API error objects. Where the
-  docs and the recordings disagree the recordings win (comments mark the spots).
-- "Not found" can come back as 404 or as Datadog's alternative 400 whose detail
-  says "does not exist" (see `not_found_style`).
+  POST answers **200** (not 201) with a server-generated 32-hex `external_id`, DELETE answers
+  204 with no body, responses are `application/vnd.api+json` (create_200, delete_204).
+- Error bodies follow the recordings, not the OpenAPI spec (`{"errors":["string"]}`): 409
+  "Account already exists" (create_409); not found is 404 "Account not found" for GET, PATCH
+  and DELETE (get_404, patch_404, delete_404); an id that is not a UUID is 400 "Invalid
+  Parameter" (get_400_not_a_uuid, delete_400_not_a_uuid); an invalid partition is 400 "Generic
+  Error" (create_400_partition).
+- Accounts registered with access keys hold `auth_config: {access_key_id}`: no external ID, the
+  secret key is never answered (create_keys_200, list_200); a PATCH that switches between role
+  and keys is 400 "cannot switch between role and key based auth" (patch_400_switch_auth).
+- A PATCH keeps what it leaves out: top-level attributes it omits, and keys it omits inside an
+  object attribute (patch_200 omits `aws_regions` and `metrics_config.namespace_filters`, sends
+  `traces_config: {}`, and the answer still has all three).
+- `GET /api/v2/integration/aws/iam_permissions/standard` and `.../resource_collection` answer
+  `data.attributes.permissions` (iam_permissions_standard, iam_permissions_resource_collection)
+  without API keys: Datadog's own organisation template calls them with none
+  (DataDog/cloudformation-template, aws_organizations/attach_integration_permissions.py).
+  With `?chunked=true` (as that template asks) the list comes as a list of lists, one per IAM
+  managed policy; the chunk boundaries are not recorded, so the emulator cuts chunks that fit
+  IAM's 6,144-character limit, and the client must not rely on where they fall.
 - Auth with `DD-API-KEY` + `DD-APPLICATION-KEY`, else 403 `{"errors":["Forbidden"]}`.
 - An organisation-wide, calendar-aligned fixed-window rate limit (off unless
   `set_rate_limit`) with the documented `X-RateLimit-*` headers on every API answer.
 
+Unrecorded behaviour sits behind switches that are off by default: `set_not_found_style("400")`
+answers "not found" as a 400 "... does not exist", a v1-era variant that Datadog's own
+CloudFormation resource provider tolerates but no v2 recording shows.
+
 Test control (plain Python methods, since the tests run in-process, plus a small
 HTTP control API under `/_sandbox/` for the demo and manual poking):
-seed accounts made "by someone else", read state, inject faults (status codes,
-429 with headers, latency, hang, malformed body, dropped connection, random 5xx),
-switch the not-found style, reset. Every API request is logged with its headers
+seed accounts made "by someone else" (with a role or with access keys), read state, set the
+permission lists, inject faults (status codes, 429 with headers, latency, hang, malformed
+body, dropped connection, random 5xx), reset. Every API request is logged with its headers
 and body, and counters are kept.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import threading
@@ -33,10 +53,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pathlib import Path
+
 from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
 from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
 
 ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
+IAM_PERMISSIONS_PATH = "/api/v2/integration/aws/iam_permissions"
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "datadog"
+# IAM's limit on one customer-managed policy document, whitespace not counted.
+MANAGED_POLICY_LIMIT = 6144
 NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 JSONAPI = "application/vnd.api+json"
@@ -45,6 +71,11 @@ RATE_LIMIT_NAME = "integration_aws_accounts"
 # with a nominal limit so large that a well-behaved client never throttles itself.
 NOMINAL_LIMIT, NOMINAL_PERIOD = 100_000, 60
 
+# Attributes that are one of several shapes (`{include_all}` or `{include_only}`): a new value
+# replaces the old one whole (create_409's first POST sends `aws_regions: {include_only}` and
+# the answer has no `include_all`). Nested ones (`namespace_filters`, `xray_services`) are
+# replaced whole by the one-level merge anyway.
+ONE_OF_ATTRIBUTES = {"aws_regions"}
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 _BOOL_FIELDS = {
@@ -59,6 +90,34 @@ def _now_iso() -> str:
 
 def _jsonapi_error(status: int, title: str, detail: str) -> dict:
     return {"errors": [{"status": str(status), "title": title, "detail": detail}]}
+
+
+def recorded(name: str) -> dict:
+    """A recorded answer (tests/data/datadog/<name>.json): source, request, response."""
+    return json.loads((RECORDED / f"{name}.json").read_text())
+
+
+def recorded_body(name: str) -> dict:
+    return recorded(name)["response"]["body"]
+
+
+def recorded_permissions(kind: str) -> list[str]:
+    """Datadog's recorded `standard` or `resource_collection` permission list."""
+    return list(recorded_body(f"iam_permissions_{kind}")["data"]["attributes"]["permissions"])
+
+
+def policy_chunks(actions: list[str], limit: int = MANAGED_POLICY_LIMIT) -> list[list[str]]:
+    """`actions` cut into runs whose managed-policy documents fit `limit` characters."""
+    def size(chunk: list[str]) -> int:
+        return len(json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": chunk, "Resource": "*"}]}, separators=(",", ":")))
+    chunks: list[list[str]] = []
+    for action in actions:
+        if chunks and size(chunks[-1] + [action]) <= limit:
+            chunks[-1].append(action)
+        else:
+            chunks.append([action])
+    return chunks
 
 
 def default_attributes() -> dict:
@@ -123,10 +182,23 @@ class DatadogEmulator(ServedApp, VendorFaults):
             self._limit: int | None = None
             self._period = NOMINAL_PERIOD
             self._window: tuple[int, int] = (-1, 0)  # (window index, requests counted)
+            self._permissions = {kind: recorded_permissions(kind) for kind in ("standard", "resource_collection")}
 
     # ------------------------------------------------------------------ test control
+    def set_permissions(self, standard: list[str] | None = None, resource_collection: list[str] | None = None) -> None:
+        """Replace the permission lists the iam_permissions endpoints answer (None keeps a list)."""
+        with self._lock:
+            if standard is not None:
+                self._permissions["standard"] = list(standard)
+            if resource_collection is not None:
+                self._permissions["resource_collection"] = list(resource_collection)
+
+    def permissions(self, kind: str) -> list[str]:
+        with self._lock:
+            return list(self._permissions[kind])
+
     def set_not_found_style(self, style: str) -> None:
-        """'404' (recorded DELETE answer) or '400' (Datadog's 'does not exist' variant)."""
+        """'404' (every recorded v2 answer, the default) or '400' (the unrecorded 'does not exist' variant)."""
         if style not in ("404", "400"):
             raise ValueError("not_found_style must be '404' or '400'")
         self._not_found_style = style
@@ -146,10 +218,12 @@ class DatadogEmulator(ServedApp, VendorFaults):
                 self._random.seed(seed)
 
     def seed_account(self, aws_account_id: str, role_name: str = "DatadogIntegrationRole",
-                     account_tags: list[str] | None = None, **attributes: Any) -> dict:
-        """Register an account directly (as someone else would have); returns the response `data`."""
-        attrs = {"aws_account_id": aws_account_id, "auth_config": {"role_name": role_name},
-                 "account_tags": list(account_tags or [])}
+                     account_tags: list[str] | None = None, access_key_id: str | None = None,
+                     **attributes: Any) -> dict:
+        """Register an account directly (as someone else would have), with a role, or with access
+        keys when `access_key_id` is given; returns the response `data`."""
+        auth = {"access_key_id": access_key_id} if access_key_id else {"role_name": role_name}
+        attrs = {"aws_account_id": aws_account_id, "auth_config": auth, "account_tags": list(account_tags or [])}
         attrs.update(attributes)
         with self._lock:
             data = self._create(attrs)
@@ -185,6 +259,9 @@ class DatadogEmulator(ServedApp, VendorFaults):
         entry, step, injected = self._inject(request, server)
         if injected is not None:
             return injected
+        if request.path.startswith(IAM_PERMISSIONS_PATH + "/"):
+            # Public lists: no keys, not the organisation's rate limit (see the module doc).
+            return self._finish(entry, self._iam_permissions(request))
         if request.header("DD-API-KEY") != self.api_key or request.header("DD-APPLICATION-KEY") != self.app_key:
             self.counters.forbidden += 1
             return self._finish(entry, Reply.json(403, {"errors": ["Forbidden"]}))
@@ -256,6 +333,9 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return Reply.json(405, {"errors": ["Method Not Allowed"]})
         if path.startswith(ACCOUNTS_PATH + "/") and path.count("/") == ACCOUNTS_PATH.count("/") + 1:
             config_id = path.rsplit("/", 1)[1]
+            if method in ("GET", "PATCH", "DELETE") and not is_uuid(config_id):
+                # Recorded for GET and DELETE (get_400_not_a_uuid, delete_400_not_a_uuid).
+                return Reply.json(400, recorded_body("get_400_not_a_uuid"), JSONAPI)
             if method == "GET":
                 return self._get(config_id)
             if method == "PATCH":
@@ -268,15 +348,23 @@ class DatadogEmulator(ServedApp, VendorFaults):
                                              "attributes": {"external_id": uuid.uuid4().hex}}}, JSONAPI)
         return Reply.json(404, {"errors": ["Not Found"]})
 
+    def _iam_permissions(self, request: Request) -> Reply:
+        kind = request.path[len(IAM_PERMISSIONS_PATH) + 1:]
+        if request.method != "GET" or kind not in ("standard", "resource_collection"):
+            return Reply.json(404, {"errors": ["Not Found"]})
+        permissions: list = self.permissions(kind)
+        if request.query.get("chunked", ["false"])[0] == "true":
+            permissions = policy_chunks(permissions)
+        return Reply.json(200, {"data": {"id": "permissions", "type": "permissions",
+                                         "attributes": {"permissions": permissions}}}, JSONAPI)
+
     def _not_found(self, config_id: str) -> Reply:
         if self._not_found_style == "400":
             # Datadog's alternative answer, treated as NotFound by DataDog/datadog-cloudformation-resources
             # (handlers.py checks for "does not exist" in the errors).
             return Reply.json(400, _jsonapi_error(400, "Bad Request",
                                                   f"AWS account config {config_id} does not exist"), JSONAPI)
-        # Recorded 404 body (cassette for DELETE of an unknown id).
-        return Reply.json(404, _jsonapi_error(404, "Account not found",
-                                              "AWS account with provided id is not integrated"), JSONAPI)
+        return Reply.json(404, recorded_body("delete_404"), JSONAPI)
 
     def _list(self, request: Request) -> Reply:
         wanted = request.query.get("aws_account_id", [None])[0]
@@ -319,13 +407,16 @@ class DatadogEmulator(ServedApp, VendorFaults):
         if not _ACCOUNT_ID_RE.match(account_id):
             return bad("aws_account_id must be a 12-digit AWS account ID")
         if "aws_partition" in attrs and attrs["aws_partition"] not in PARTITIONS:
-            return bad(f"aws_partition must be one of {', '.join(PARTITIONS)}")
+            # Recorded (create_400_partition): a "Generic Error" without a status.
+            return None, Reply.json(400, {"errors": [{"title": "Generic Error",
+                                                       "detail": f"invalid partition: {attrs['aws_partition']}"}]},
+                                    JSONAPI)
         auth = attrs.get("auth_config")
         if creating or auth is not None:
             if not isinstance(auth, dict):
                 return bad("missing required field 'auth_config'")
             if creating and not (isinstance(auth.get("role_name"), str) and auth["role_name"]) \
-                    and not auth.get("access_key_id"):
+                    and not (isinstance(auth.get("access_key_id"), str) and auth["access_key_id"]):
                 return bad("missing required field 'auth_config.role_name'")
             if "role_name" in auth and not (isinstance(auth["role_name"], str) and auth["role_name"]):
                 return bad("auth_config.role_name must be a non-empty string")
@@ -348,23 +439,23 @@ class DatadogEmulator(ServedApp, VendorFaults):
         if error:
             return error
         if any(a["attributes"]["aws_account_id"] == attrs["aws_account_id"] for a in self._accounts.values()):
-            # Recorded body (cassette "Create account config returns Conflict").
-            return Reply.json(409, _jsonapi_error(409, "Account already exists",
-                                                  "AWS account with provided id already exists"), JSONAPI)
+            return Reply.json(409, recorded_body("create_409"), JSONAPI)
         data = self._create(attrs)
         self.counters.created += 1
-        # 200, not 201 (datadog.md §2.3).
-        return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)
+        return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)  # 200, not 201 (create_200)
 
     def _create(self, attrs: dict) -> dict:
         merged = default_attributes()
         for key, value in copy.deepcopy(attrs).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in ONE_OF_ATTRIBUTES:
                 merged[key].update(value)
             else:
                 merged[key] = value
         auth = dict(merged.get("auth_config") or {})
-        auth.setdefault("external_id", uuid.uuid4().hex)  # Datadog generates it: 32 hex
+        if auth.get("access_key_id"):
+            auth = {"access_key_id": auth["access_key_id"]}  # no external ID, no secret (create_keys_200)
+        else:
+            auth.setdefault("external_id", uuid.uuid4().hex)  # Datadog generates it: 32 hex
         merged["auth_config"] = auth
         stamp = _now_iso()
         merged["created_at"] = stamp
@@ -383,17 +474,20 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return error
         stored = current["attributes"]
         external_id = stored["auth_config"].get("external_id")
-        # Merge per top-level attribute: absent attributes are kept; an object attribute
-        # is merged key by key; lists and scalars are replaced. Whether Datadog merges or
-        # resets nested sub-fields is unverified (datadog.md §6): this is the lenient reading.
+        auth = attrs.get("auth_config")
+        if isinstance(auth, dict) and bool(auth.get("access_key_id")) != bool(stored["auth_config"].get("access_key_id")):
+            return Reply.json(400, recorded_body("patch_400_switch_auth"), JSONAPI)
+        # Merge as recorded (patch_200): absent attributes are kept; an object attribute is
+        # merged key by key (so `namespace_filters` left out of `metrics_config` stays);
+        # lists and scalars are replaced.
         for key, value in copy.deepcopy(attrs).items():
             if key in ("created_at", "modified_at"):
                 continue
-            if isinstance(value, dict) and isinstance(stored.get(key), dict):
+            if isinstance(value, dict) and isinstance(stored.get(key), dict) and key not in ONE_OF_ATTRIBUTES:
                 stored[key].update(value)
             else:
                 stored[key] = value
-        # The recorded PATCH with auth_config {role_name} kept the external_id.
+        # The recorded PATCH with auth_config {role_name} kept the external_id (patch_200).
         if external_id and not stored["auth_config"].get("external_id"):
             stored["auth_config"]["external_id"] = external_id
         stored["modified_at"] = _now_iso()
@@ -431,6 +525,9 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return Reply.json(200, {"ok": True})
         if path == "/_sandbox/rate-limit" and method == "POST":
             self.set_rate_limit(body.get("limit"), int(body.get("period", 10)))
+            return Reply.json(200, {"ok": True})
+        if path == "/_sandbox/permissions" and method == "POST":
+            self.set_permissions(body.get("standard"), body.get("resource_collection"))
             return Reply.json(200, {"ok": True})
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()

@@ -1,4 +1,4 @@
-"""Builds realistic CloudFormation custom-resource events (reference: cloudformation.md §1.2).
+"""Builds realistic CloudFormation custom-resource events (as AWS documents custom-resource requests).
 
 One job: produce the JSON CloudFormation sends to the function for Create,
 Update and Delete of one custom resource in one stack:

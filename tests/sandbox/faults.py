@@ -171,6 +171,10 @@ class VendorFaults:
     def mutating_requests(self) -> list[LoggedRequest]:
         return [r for r in self.requests_matching() if r.method in ("POST", "PATCH", "PUT", "DELETE")]
 
+    def changes(self) -> list[LoggedRequest]:
+        """The mutating requests the vendor carried out (answered 2xx); a refused one changed nothing."""
+        return [r for r in self.mutating_requests() if r.status is not None and 200 <= r.status < 300]
+
     def _fault_reply(self, step: dict) -> Reply:
         raise NotImplementedError
 

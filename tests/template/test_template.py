@@ -14,6 +14,7 @@ Both vendors are checked: Datadog (one custom resource, VendorRegistration, then
 Dynatrace (DynatraceRegistration, then DynatraceMonitoringRole, then DynatraceRoleBinding).
 """
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -41,9 +42,9 @@ DATADOG_SITES = {
     "ap2.datadoghq.com",
     "uk1.datadoghq.com",
 }
-# The custom resource's contract (README.md, "Contract", plus Phase/RegistrationId of the
-# role-binding step, and Dynatrace's EnvironmentUrl/MonitoringConfigId from
-# src/vendor/dynatrace.rs): nothing else may be passed.
+# The custom resource's contract (the README's "Resource properties", with Phase/RegistrationId
+# of the role-binding and role-permissions steps, and Dynatrace's EnvironmentUrl/MonitoringConfigId
+# from src/vendor/dynatrace/): nothing else may be passed.
 CONTRACT_PROPERTIES = {
     "Phase",
     "RegistrationId",
@@ -70,18 +71,12 @@ KMS_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-12
 HUB_ROLE_ARN = "arn:aws:iam::111122223333:role/registrar-secret-reader"
 ACCOUNT_ID = "444455556666"
 LAMBDA_MAX_TIMEOUT = 900
-# The write actions of Datadog's documented policy; everything else it grants must be read-only.
-DATADOG_WRITE_ACTIONS = {
-    "events:CreateEventBus",
-    "logs:DeleteSubscriptionFilter",
-    "logs:PutSubscriptionFilter",
-    "s3:PutBucketNotification",
-    "sns:Publish",
-    "support:RefreshTrustedAdvisorCheck",
-}
 READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|BatchGet|Lookup|View|Select|Filter|Test|GET)")
-# IAM's limit on the inline policies of one role, whitespace not counted.
-ROLE_INLINE_POLICY_LIMIT = 10_240
+# Actions that read data or secrets; no identity a vendor uses may be allowed one, by name or by
+# a wildcard covering it. The same list is DATA_READING_ACTIONS in src/permissions/deny.rs.
+DATA_READING_ACTIONS = json.loads((Path(__file__).with_name("data_reading_actions.json")).read_text())["actions"]
+# AWS managed policies a vendor identity may carry: metadata only (each one reviewed).
+METADATA_ONLY_MANAGED_POLICIES = {"ViewOnlyAccess"}
 
 # Dynatrace.
 DYNATRACE_URLS = json.loads((Path(__file__).with_name("dynatrace_environment_urls.json")).read_text())
@@ -108,8 +103,10 @@ CUSTOM_RESOURCES = {
 }
 VENDOR_OF = {"VendorRegistration": "datadog", "DynatraceRegistration": "dynatrace", "DynatraceRoleBinding": "dynatrace"}
 FUNCTION_RESOURCES = {"FunctionLogGroup", "FunctionRole", "Function", "FunctionEventInvokeConfig"}
+# Custom resources that are steps after the role, not registrations (no secret, no OnConflict).
+STEP_RESOURCES = {"DatadogRolePermissions": "DatadogIntegrationRole"}
 RESOURCES_OF = {
-    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole"},
+    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole", "DatadogRolePermissions"},
     "dynatrace": FUNCTION_RESOURCES | {"DynatraceRegistration", "DynatraceMonitoringRole", "DynatraceRoleBinding"},
 }
 DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
@@ -524,7 +521,7 @@ def test_secret_role_is_omitted_when_empty(template, vendor_parameters):
         assert with_role[name]["Properties"]["SecretRoleArn"] == HUB_ROLE_ARN, name
 
 
-@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES))
+@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES | STEP_RESOURCES))
 def test_service_timeout_is_just_above_the_function_timeout(template, function, name):
     service_timeout = template["Resources"][name]["Properties"]["ServiceTimeout"]
     # CloudFormation types ServiceTimeout as a String.
@@ -549,7 +546,7 @@ def test_async_retries_are_disabled(template):
     assert props["MaximumEventAgeInSeconds"] == 60
 
 
-@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES))
+@pytest.mark.parametrize("name", sorted(CUSTOM_RESOURCES | STEP_RESOURCES))
 def test_custom_resources_depend_on_everything_their_delete_needs(template, name):
     resources = template["Resources"]
     function = resources["Function"]
@@ -629,6 +626,11 @@ def test_function_role_trusts_only_lambda(template):
     assert template["Resources"]["FunctionRole"]["Properties"]["Path"] == "/registrar/"
 
 
+DATADOG_STEP_SIDS = {"WriteDatadogRoleInlinePolicy", "AttachDatadogPoliciesToRole", "ManageDatadogPolicies", "FindDatadogPolicies"}
+DATADOG_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/DatadogIntegrationRole"
+DATADOG_POLICIES_ARN = f"arn:aws:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationRole-datadog-resource-collection-*"
+
+
 @pytest.mark.parametrize(
     "parameters, expected_sids",
     [
@@ -640,16 +642,25 @@ def test_function_role_trusts_only_lambda(template):
 )
 @pytest.mark.parametrize("vendor_parameters", [{}, DYNATRACE], ids=["datadog", "dynatrace"])
 def test_function_role_is_least_privilege(template, parameters, expected_sids, vendor_parameters):
-    # The same for every vendor: the function only reads the secret; the vendor does the rest.
+    # The same for every vendor: the function reads the secret, and for Datadog it also writes
+    # the policies of ours on Datadog's role (the permissions step); the vendor does the rest.
     stack = Stack(template, **{**vendor_parameters, **parameters})
     assert stack.rule_failures() == []
     grants = function_grants(stack)
-    assert {g["Sid"] for g in grants} == expected_sids
+    datadog = vendor_parameters != DYNATRACE
+    assert {g["Sid"] for g in grants} == expected_sids | (DATADOG_STEP_SIDS if datadog else set())
     expected = {
         "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}),
         "ReadVendorSecret": ({"secretsmanager:GetSecretValue"}, SECRET_ARN),
         "DecryptVendorSecret": ({"kms:Decrypt"}, KMS_KEY_ARN),
         "AssumeSecretRole": ({"sts:AssumeRole"}, HUB_ROLE_ARN),
+        # Only Datadog's role, only policies under our path and prefix for that role.
+        "WriteDatadogRoleInlinePolicy": ({"iam:PutRolePolicy", "iam:DeleteRolePolicy"}, DATADOG_ROLE_ARN),
+        "AttachDatadogPoliciesToRole": ({"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, DATADOG_ROLE_ARN),
+        "ManageDatadogPolicies": ({"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                                   "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"}, DATADOG_POLICIES_ARN),
+        # IAM cannot scope ListPolicies; it lists names only.
+        "FindDatadogPolicies": ({"iam:ListPolicies"}, "*"),
     }
     for grant in grants:
         assert grant["Effect"] == "Allow"
@@ -666,8 +677,18 @@ def test_function_role_is_least_privilege(template, parameters, expected_sids, v
                     "kms:EncryptionContext:SecretARN": SECRET_ARN,
                 }
             }
+        elif grant["Sid"] == "AttachDatadogPoliciesToRole":
+            # Attach and detach only our policies.
+            assert grant["Condition"] == {"ArnLike": {"iam:PolicyARN": DATADOG_POLICIES_ARN}}
         else:
             assert "Condition" not in grant, grant["Sid"]
+
+
+def test_function_may_write_the_policies_of_the_role_it_is_told_about(template):
+    stack = Stack(template, IAMRoleName="acme-datadog")
+    grants = {g["Sid"]: g for g in function_grants(stack)}
+    assert grants["WriteDatadogRoleInlinePolicy"]["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:role/acme-datadog"
+    assert grants["ManageDatadogPolicies"]["Resource"].endswith("/registrar/registrar-acme-datadog-datadog-resource-collection-*")
 
 
 def test_kms_condition_follows_the_partition(template):
@@ -879,40 +900,121 @@ def test_vendor_role_trusts_the_mapped_principal_with_the_external_id(template):
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Fn::GetAtt": ["VendorRegistration", "ExternalId"]}}}
 
 
-@pytest.mark.parametrize(
-    "parameters, security_audit",
-    [
-        ({}, True),
-        ({"CloudSecurityPostureManagement": "true"}, True),
-        ({"DisableResourceCollection": "true"}, False),
-    ],
-)
-def test_security_audit_follows_resource_collection(template, parameters, security_audit):
+@pytest.mark.parametrize("parameters", [{}, {"CloudSecurityPostureManagement": "true"}, {"DisableResourceCollection": "true"}])
+def test_datadog_role_gets_its_permissions_only_from_the_permissions_step(template, parameters):
     stack = Stack(template, **parameters)
     assert stack.rule_failures() == []
-    role = stack.resources()["DatadogIntegrationRole"]["Properties"]
-    expected = ["arn:aws:iam::aws:policy/SecurityAudit"] if security_audit else []
-    assert role.get("ManagedPolicyArns", []) == expected
+    resources = stack.resources()
+    role = resources["DatadogIntegrationRole"]["Properties"]
+    # Only its trust: no hand-copied list, no SecurityAudit (the resource-collection list replaces it).
+    assert not {"Policies", "ManagedPolicyArns", "PermissionsBoundary"} & set(role)
+    attached = [r for r in resources.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")]
+    assert not [r for r in attached if {"Ref": "DatadogIntegrationRole"} in as_list(r["Properties"].get("Roles", [])) + as_list(r["Properties"].get("RoleName", []))]
+    step = resources["DatadogRolePermissions"]["Properties"]
+    assert step["Phase"] == "role-permissions" and step["Vendor"] == "datadog"
+    assert step["DisableResourceCollection"] == parameters.get("DisableResourceCollection", "false")
+    assert step["Site"] == "datadoghq.com"
 
 
-def test_vendor_role_permissions_are_read_only_but_for_datadogs_documented_writes(template):
-    role = template["Resources"]["DatadogIntegrationRole"]["Properties"]
-    (policy,) = role["Policies"]
-    by_sid = {s["Sid"]: s for s in statements(policy["PolicyDocument"])}
-    assert set(by_sid) == {"DatadogReadOnly", "DatadogForwardingSetup"}
-    read_only = as_list(by_sid["DatadogReadOnly"]["Action"])
-    writes = as_list(by_sid["DatadogForwardingSetup"]["Action"])
-    assert set(writes) == DATADOG_WRITE_ACTIONS
-    not_read_only = [a for a in read_only if not READ_ONLY_ACTION.match(a)]
-    assert not_read_only == []
-    actions = read_only + writes
-    assert len(actions) == len(set(actions)), "duplicate actions"
-    assert not [a for a in actions if a == "*" or a.endswith(":*")], "no whole-service wildcards"
-    assert not [a for a in actions if a.startswith(("iam:", "sts:", "kms:", "secretsmanager:")) and a != "iam:ListAccountAliases"]
-    for statement in by_sid.values():
-        assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
-    size = len(json.dumps(policy["PolicyDocument"], separators=(",", ":"))) + len(policy["PolicyName"])
-    assert size < ROLE_INLINE_POLICY_LIMIT
+def test_datadog_permissions_step_passes_what_it_needs_and_no_secret(template):
+    step = template["Resources"]["DatadogRolePermissions"]
+    assert step["Type"] == "Custom::VendorRolePermissions"
+    assert step["Condition"] == "IsDatadog"
+    props = step["Properties"]
+    assert set(props) <= CONTRACT_PROPERTIES
+    # The lists need no keys: the step reads no secret (fewer ways to fail).
+    assert not {"SecretArn", "SecretRoleArn", "OnConflict", "AccountTags"} & set(props)
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["Function", "Arn"]}
+    assert props["RoleName"] == ROLE_NAME == template["Resources"]["DatadogIntegrationRole"]["Properties"]["RoleName"]
+    assert props["Site"] == {"Ref": "DatadogSite"}
+    assert props["DisableResourceCollection"] == {"Ref": "DisableResourceCollection"}
+    assert props["OnDeleteError"] == {"Ref": "OnDeleteError"}
+    # After the role (it writes the role's policies), deleted before it.
+    assert "DatadogIntegrationRole" in as_list(step["DependsOn"])
+    assert created_after(template, "DatadogRolePermissions", "DatadogIntegrationRole")
+
+
+# --------------------------------------------------------------------------- what vendors may do
+
+
+def vendor_identities(stack):
+    """Every role or user a vendor uses: a role whose trust names a principal outside this
+    account (AWS account principals, as the vendors' principals are), or a user whose access
+    key is handed to a custom resource. Returns {logical id: resource}."""
+    resources = stack.resources()
+    found = {}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in statements(resource["Properties"]["AssumeRolePolicyDocument"]):
+                principal = statement.get("Principal")
+                if principal == "*" or (isinstance(principal, dict) and "AWS" in principal):
+                    found[name] = resource
+    keys = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::AccessKey"}
+    for key_name, key in keys.items():
+        handed = any(key_name in references(r.get("Properties", {})) for r in resources.values() if r["Type"].startswith("Custom::"))
+        user = key["Properties"]["UserName"]
+        user_name = user.get("Ref") if isinstance(user, dict) else user
+        if handed and user_name in resources:
+            found[user_name] = resources[user_name]
+    return found
+
+
+def identity_grants(stack, name):
+    """Every statement and AWS managed policy that applies to identity `name`."""
+    resources = stack.resources()
+    props = resources[name]["Properties"]
+    grants = []
+    for policy in props.get("Policies", []):
+        grants.extend(statements(policy["PolicyDocument"]))
+    managed = list(props.get("ManagedPolicyArns", []))
+    for resource in resources.values():
+        p = resource.get("Properties", {})
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::RolePolicy", "AWS::IAM::UserPolicy"):
+            named = as_list(p.get("Roles", [])) + as_list(p.get("RoleName", [])) + as_list(p.get("Users", [])) + as_list(p.get("UserName", []))
+            if {"Ref": name} in named:
+                grants.extend(statements(p["PolicyDocument"]))
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": name} in as_list(p.get("Roles", [])) + as_list(p.get("Users", [])):
+            grants.extend(statements(p["PolicyDocument"]))
+    return grants, managed
+
+
+def data_reads(grants):
+    """The (granted pattern, data-reading action) pairs the grants allow."""
+    found = []
+    for grant in grants:
+        if grant.get("Effect") != "Allow":
+            continue
+        if "NotAction" in grant:
+            found.append((f"NotAction {grant['NotAction']}", "everything else"))
+            continue
+        for pattern in as_list(grant["Action"]):
+            for action in DATA_READING_ACTIONS:
+                if fnmatch.fnmatchcase(action.lower(), str(pattern).lower()):
+                    found.append((pattern, action))
+    return found
+
+
+@pytest.mark.parametrize("vendor_parameters", [{}, {"DisableResourceCollection": "true"}, DYNATRACE],
+                         ids=["datadog", "datadog-no-resource-collection", "dynatrace"])
+def test_no_identity_a_vendor_uses_may_read_data_or_secrets(template, vendor_parameters):
+    stack = Stack(template, **vendor_parameters)
+    identities = vendor_identities(stack)
+    expected = {"DynatraceMonitoringRole"} if vendor_parameters == DYNATRACE else {"DatadogIntegrationRole"}
+    assert set(identities) == expected, "the test must see every identity a vendor uses"
+    for name in identities:
+        grants, managed = identity_grants(stack, name)
+        assert data_reads(grants) == [], f"{name} may read data or secrets"
+        for arn in managed:
+            assert arn.rsplit("/", 1)[-1] in METADATA_ONLY_MANAGED_POLICIES, f"{name}: {arn} is not known to be metadata-only"
+
+
+def test_the_data_reading_check_catches_wildcards():
+    # The check itself: the patterns the issue names, and wildcards that cover them.
+    for pattern in ["*", "s3:*", "s3:Get*", "s3:GetObject", "dynamodb:GetItem", "dynamodb:*", "secretsmanager:GetSecretValue", "kms:Decrypt"]:
+        assert data_reads([{"Effect": "Allow", "Action": pattern, "Resource": "*"}]), pattern
+    for pattern in ["s3:GetBucketTagging", "dynamodb:Describe*", "cloudwatch:Get*", "ec2:Describe*"]:
+        assert data_reads([{"Effect": "Allow", "Action": [pattern], "Resource": "*"}]) == [], pattern
+    assert data_reads([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}])
 
 
 # --------------------------------------------------------------------------- Dynatrace's role
@@ -1001,7 +1103,7 @@ def test_outputs_expose_both_principals(template):
 def test_outputs_per_vendor(template, vendor):
     stack = Stack(template, Vendor=vendor, EnvironmentUrl=PRODUCTION_URL if vendor == "dynatrace" else "")
     names = set(stack.outputs())
-    datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId"}
+    datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId", "DatadogPermissionsSource"}
     dynatrace = {"DynatraceMonitoringRoleArn", "DynatraceBoundRoleArn", "DynatraceTrustedPrincipalAccountId", "DynatraceVendorPrincipalAccountId"}
     assert names == {"FunctionLogGroupName"} | (datadog if vendor == "datadog" else dynatrace)
 

@@ -194,6 +194,8 @@ impl Dynatrace {
                 id: connection.id,
                 owner,
                 created_by: None,
+                claimed_by: None,
+                unusable: None,
             }
         }))
     }
@@ -266,6 +268,8 @@ impl Dynatrace {
             id,
             owner: Owner::ThisStack,
             created_by: None,
+            claimed_by: None,
+            unusable: None,
         })
     }
 
@@ -336,6 +340,8 @@ impl Dynatrace {
                 external_id: connection.id.clone(),
                 owner: Owner::ThisStack,
                 created_by: None,
+                claimed_by: None,
+                unusable: None,
             };
             // The role ARN already bound stays: Dynatrace cannot change it.
             let Some(value) =

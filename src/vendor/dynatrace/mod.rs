@@ -188,6 +188,8 @@ impl Vendor for Dynatrace {
                 external_id: id.to_owned(),
                 owner: Owner::ThisStack,
                 created_by: None,
+                claimed_by: None,
+                unusable: None,
             },
             scope: scope.to_string(),
             data,

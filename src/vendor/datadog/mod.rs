@@ -1,8 +1,18 @@
 //! Datadog: the v2 AWS-integration API (`/api/v2/integration/aws/accounts`).
 //!
 //! Everything Datadog-specific lives here: the nine sites, the AWS account Datadog assumes
-//! roles from (per site and partition), the request bodies, the ownership mark (account tags)
-//! and how Datadog's answers map to [`VendorError`].
+//! roles from (per site and partition), the request bodies and how Datadog's answers map to
+//! [`VendorError`]. The ownership mark (account tags) is [`marks`], error answers are
+//! [`answers`], and the IAM permission lists Datadog publishes for the role are
+//! [`permission_lists`].
+//!
+//! The shapes follow the official client's recorded answers of the real API
+//! (DataDog/datadog-api-client-python, `tests/v2/cassettes/test_scenarios/test_aws_integration_*`);
+//! `tests/datadog_contract.rs` replays them through this client.
+
+pub mod answers;
+pub mod marks;
+pub mod permission_lists;
 
 use crate::identity::Partition;
 
@@ -69,9 +79,9 @@ impl Site {
 /// The AWS account Datadog assumes the integration role from, for a site and the member
 /// account's partition. `None` when Datadog cannot reach that partition from that site.
 ///
-/// Source: Datadog's organisation template (`Mappings.DdAccountIdBySite`) and docs; see
-/// `shared/reference/datadog.md` §1.2. `template.yaml` carries the same table, and a test keeps
-/// the two equal.
+/// Source: Datadog's organisation template (DataDog/cloudformation-template,
+/// `aws_organizations/main_organizations.yaml`, `Mappings.DdAccountIdBySite`) and Datadog's AWS
+/// setup guides. `template.yaml` carries the same table, and a test keeps the two equal.
 pub fn principal_account_id(site: Site, partition: Partition) -> Option<&'static str> {
     match (partition, site) {
         (Partition::Aws, Site::Us1 | Site::Us3 | Site::Us5 | Site::Eu1) => Some("464622532012"),
@@ -92,18 +102,13 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use self::answers::{error_message, is_not_found, refusal_hint};
+use self::marks::{claim_tag, is_mark, read_registration, stack_tag};
 use super::{Desired, Owner, Registration, Removal, Vendor, VendorError, VendorKind};
 use crate::http::{Answer, VendorHttp};
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
 
-/// The tag every registration Registrar makes carries.
-const MANAGED_TAG: &str = "managed_by:registrar";
-/// The prefix of the tag naming the stack that owns a registration.
-const STACK_TAG_PREFIX: &str = "registrar_stack:";
-/// The prefix of the tag naming the request that created a registration (set on POST only, so
-/// a later PATCH drops it): lets a failed Create's cleanup find exactly what it made.
-const REQUEST_TAG_PREFIX: &str = "registrar_request:";
 const ACCOUNTS_PATH: &str = "/api/v2/integration/aws/accounts";
 
 /// The Datadog properties of a resource.
@@ -130,6 +135,9 @@ pub struct Datadog {
 impl Vendor for Datadog {
     const KIND: VendorKind = VendorKind::Datadog;
     const SECRET_SHAPE: &'static str = r#"{"api_key": "…", "app_key": "…"}"#;
+    /// A second POST for an account answers 409 "Account already exists" (cassette
+    /// `test_aws_integration_create_account_config_returns_conflict_response`).
+    const REFUSES_DUPLICATES: bool = true;
     type Settings = Settings;
 
     fn settings(props: &Properties) -> Result<Settings, PropertyError> {
@@ -231,13 +239,13 @@ impl Vendor for Datadog {
                 Ok(registrations.into_iter().next())
             }
             _ if is_not_found(&answer) => Ok(None),
-            _ => Err(self.refused("GET accounts", &answer)),
+            _ => Err(self.refused(&Method::GET, "GET accounts", &answer)),
         }
     }
 
     async fn create(&self) -> Result<Registration, VendorError> {
         let answer = self
-            .call(Method::POST, self.url(ACCOUNTS_PATH), Some(self.body(true)))
+            .call(Method::POST, self.url(ACCOUNTS_PATH), Some(self.body()))
             .await?;
         match answer.status {
             200 | 201 => self.registration(
@@ -247,13 +255,13 @@ impl Vendor for Datadog {
                 "POST accounts",
             ),
             409 => Err(VendorError::AlreadyExists { vendor: "Datadog" }),
-            _ => Err(self.refused("POST accounts", &answer)),
+            _ => Err(self.refused(&Method::POST, "POST accounts", &answer)),
         }
     }
 
     async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
         let answer = self
-            .call(Method::PATCH, self.account_url(id), Some(self.body(false)))
+            .call(Method::PATCH, self.account_url(id), Some(self.body()))
             .await?;
         match answer.status {
             200 | 201 => Ok(Some(
@@ -265,7 +273,7 @@ impl Vendor for Datadog {
                 )?,
             )),
             _ if is_not_found(&answer) => Ok(None),
-            _ => Err(self.refused("PATCH account", &answer)),
+            _ => Err(self.refused(&Method::PATCH, "PATCH account", &answer)),
         }
     }
 
@@ -276,7 +284,42 @@ impl Vendor for Datadog {
         match answer.status {
             200 | 202 | 204 => Ok(Removal::Removed),
             _ if is_not_found(&answer) => Ok(Removal::AlreadyGone),
-            _ => Err(self.refused("DELETE account", &answer)),
+            _ => Err(self.refused(&Method::DELETE, "DELETE account", &answer)),
+        }
+    }
+
+    /// GETs the account config and PATCHes its tags without the claim, keeping every other tag
+    /// and setting: a PATCH leaves out what it does not name (the recorded PATCH in cassette
+    /// `test_aws_integration_patch_account_config_returns_aws_account_object_response` omits
+    /// `aws_regions` and `namespace_filters`, and the answer still has them).
+    async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
+        let answer = self.call(Method::GET, self.account_url(id), None).await?;
+        let data = match answer.status {
+            200 => self.json(&answer, "GET account")?,
+            _ if is_not_found(&answer) => return Ok(()),
+            _ => return Err(self.refused(&Method::GET, "GET account", &answer)),
+        };
+        let data = data.get("data").unwrap_or(&Value::Null);
+        let tags = marks::tags(data);
+        let kept: Vec<&str> = tags
+            .iter()
+            .copied()
+            .filter(|t| !t.to_ascii_lowercase().starts_with(marks::CLAIM_TAG_PREFIX))
+            .collect();
+        if kept.len() == tags.len() {
+            return Ok(());
+        }
+        let body = json!({"data": {"type": "account", "attributes": {
+            "aws_account_id": self.desired.identity.account.as_str(),
+            "account_tags": kept,
+        }}});
+        let answer = self
+            .call(Method::PATCH, self.account_url(id), Some(body))
+            .await?;
+        match answer.status {
+            200 | 201 => Ok(()),
+            _ if is_not_found(&answer) => Ok(()),
+            _ => Err(self.refused(&Method::PATCH, "PATCH account", &answer)),
         }
     }
 }
@@ -320,18 +363,19 @@ impl Datadog {
             .await?)
     }
 
-    /// The account's desired state, as POST (`creating`) and PATCH send it: the settings
-    /// Datadog's own template sends, plus the ownership mark in the account tags.
-    fn body(&self, creating: bool) -> Value {
+    /// The account's desired state, as POST and PATCH send it: the settings Datadog's own
+    /// template sends, plus the ownership mark (and, when this event takes over an
+    /// unconfirmed-Create marker, the claim) in the account tags. A PATCH sends the tags whole,
+    /// so it also rewrites the marks of the previous release to this one's.
+    fn body(&self) -> Value {
         let account = self.desired.identity.account.as_str();
         let mut tags: Vec<String> = match &self.settings.account_tags {
             Some(tags) => tags.iter().filter(|t| !is_mark(t)).cloned().collect(),
             None => vec![format!("aws_account:{account}")],
         };
-        tags.push(MANAGED_TAG.to_owned());
         tags.push(self.stack_tag());
-        if creating && !self.desired.request_id.is_empty() {
-            tags.push(format!("{REQUEST_TAG_PREFIX}{}", self.desired.request_id));
+        if let Some(request) = self.desired.claims.as_deref().filter(|r| !r.is_empty()) {
+            tags.push(claim_tag(request));
         }
         json!({
             "data": {
@@ -351,9 +395,9 @@ impl Datadog {
         })
     }
 
-    /// `registrar_stack:<region>/<stack name>`, lower-case as Datadog stores tags.
+    /// `registrar_stack:<region>/<stack name>`.
     fn stack_tag(&self) -> String {
-        format!("{STACK_TAG_PREFIX}{}", self.desired.stack).to_ascii_lowercase()
+        stack_tag(&self.desired.stack)
     }
 
     fn registration(&self, data: &Value, call: &str) -> Result<Registration, VendorError> {
@@ -372,63 +416,15 @@ impl Datadog {
         }
     }
 
-    fn refused(&self, call: &str, answer: &Answer) -> VendorError {
-        let hint = match answer.status {
-            401 | 403 => format!(
-                " Check that the api_key and app_key in the secret belong to the Datadog organisation on {} and are not revoked, and that the application key may manage the AWS integration (aws_configuration_read, aws_configurations_manage).",
-                self.settings.site.as_str()
-            ),
-            400 | 422 => " Check the resource's properties (RoleName, AccountTags and the collection settings).".to_owned(),
-            _ => String::new(),
-        };
+    fn refused(&self, method: &Method, call: &str, answer: &Answer) -> VendorError {
         VendorError::Refused {
             vendor: "Datadog",
             call: call.to_owned(),
             status: answer.status,
             message: error_message(&answer.body),
-            hint,
+            hint: refusal_hint(method, answer.status, self.settings.site),
         }
     }
-}
-
-/// Reads an account config (`data` of a Datadog answer) and judges its owner by the tags:
-/// `this_stack_tag` is this stack's `registrar_stack:` tag.
-fn read_registration(data: &Value, this_stack_tag: &str) -> Result<Registration, &'static str> {
-    let id = data
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .ok_or("no account id")?;
-    let external_id = data
-        .pointer("/attributes/auth_config/external_id")
-        .and_then(Value::as_str)
-        .ok_or(
-            "no auth_config.external_id: is the registration using access keys instead of a role?",
-        )?;
-    let tags: Vec<&str> = data
-        .pointer("/attributes/account_tags")
-        .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let owner = if tags.iter().any(|t| t.eq_ignore_ascii_case(this_stack_tag)) {
-        Owner::ThisStack
-    } else if let Some(other) = tags.iter().find_map(|t| t.strip_prefix(STACK_TAG_PREFIX)) {
-        Owner::OtherStack(other.to_owned())
-    } else if tags.iter().any(|t| t.eq_ignore_ascii_case(MANAGED_TAG)) {
-        Owner::OtherStack("a Registrar stack that left no name".to_owned())
-    } else {
-        Owner::Someone
-    };
-    let created_by = tags
-        .iter()
-        .find_map(|t| t.strip_prefix(REQUEST_TAG_PREFIX))
-        .map(str::to_ascii_lowercase);
-    Ok(Registration {
-        id: id.to_owned(),
-        external_id: external_id.to_owned(),
-        owner,
-        created_by,
-    })
 }
 
 fn sensitive(key: &SecretString) -> HeaderValue {
@@ -436,68 +432,6 @@ fn sensitive(key: &SecretString) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("invalid-key"));
     value.set_sensitive(true);
     value
-}
-
-fn is_mark(tag: &str) -> bool {
-    let tag = tag.to_ascii_lowercase();
-    tag == MANAGED_TAG || tag.starts_with(STACK_TAG_PREFIX) || tag.starts_with(REQUEST_TAG_PREFIX)
-}
-
-/// "Not found" comes back as 404, or as a 400 whose error says "does not exist" (seen in
-/// Datadog's own CloudFormation resource provider).
-fn is_not_found(answer: &Answer) -> bool {
-    answer.status == 404
-        || (answer.status == 400
-            && error_message(&answer.body)
-                .to_ascii_lowercase()
-                .contains("does not exist"))
-}
-
-/// The errors of a Datadog error body. The spec says `{"errors": ["…"]}`; recorded v2 answers
-/// are JSON:API objects `{"errors": [{"status", "title", "detail"}]}`. Both are read.
-fn error_message(body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        return if text.is_empty() {
-            "no error details".to_owned()
-        } else {
-            text.chars().take(300).collect()
-        };
-    };
-    let errors = json
-        .get("errors")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let messages: Vec<String> = errors
-        .iter()
-        .map(|error| match error {
-            Value::String(text) => text.clone(),
-            Value::Object(fields) => {
-                let title = fields
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let detail = fields
-                    .get("detail")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                match (title.is_empty(), detail.is_empty()) {
-                    (false, false) => format!("{title}: {detail}"),
-                    (false, true) => title.to_owned(),
-                    _ => detail.to_owned(),
-                }
-            }
-            other => other.to_string(),
-        })
-        .filter(|m| !m.is_empty())
-        .collect();
-    if messages.is_empty() {
-        "no error details".to_owned()
-    } else {
-        messages.join("; ")
-    }
 }
 
 #[cfg(test)]
@@ -530,69 +464,79 @@ mod tests {
         );
     }
 
-    #[test]
-    fn error_bodies_in_both_shapes_are_read() {
-        let recorded = br#"{"errors":[{"status":"409","title":"Account already exists","detail":"AWS account with provided id already exists"}]}"#;
-        assert_eq!(
-            error_message(recorded),
-            "Account already exists: AWS account with provided id already exists"
-        );
-        assert_eq!(error_message(br#"{"errors":["Forbidden"]}"#), "Forbidden");
-        assert_eq!(
-            error_message(b"<html>Bad gateway</html>"),
-            "<html>Bad gateway</html>"
-        );
-        assert_eq!(error_message(b""), "no error details");
-    }
-
-    #[test]
-    fn owners_are_judged_by_the_tags() {
-        let config = |tags: &[&str]| json!({"id": "u1", "attributes": {"account_tags": tags, "auth_config": {"external_id": "e1"}}});
-        let this = "registrar_stack:us-east-1/stackset-dd-1";
-        let owner = |tags: &[&str]| read_registration(&config(tags), this).unwrap().owner;
-        assert_eq!(owner(&["managed_by:registrar", this]), Owner::ThisStack);
-        assert_eq!(
-            owner(&[
-                "managed_by:registrar",
-                "registrar_stack:eu-west-1/stackset-dd-1"
-            ]),
-            Owner::OtherStack("eu-west-1/stackset-dd-1".into())
-        );
-        assert_eq!(owner(&["aws_account:123456789012"]), Owner::Someone);
-        let made = read_registration(
-            &config(&["managed_by:registrar", this, "registrar_request:req-7"]),
-            this,
+    fn client(account_tags: Option<Vec<String>>, claims: Option<&str>) -> Datadog {
+        use crate::identity::{AccountId, Identity};
+        let secret = SecretJson::parse(
+            "arn:x",
+            SecretString::from(r#"{"api_key": "a", "app_key": "b"}"#.to_owned()),
+            Datadog::SECRET_SHAPE,
         )
         .unwrap();
-        assert_eq!(made.created_by.as_deref(), Some("req-7"));
-        assert_eq!(
-            read_registration(&config(&[this]), this)
-                .unwrap()
-                .created_by,
-            None
+        let settings = Settings {
+            site: Site::Us1,
+            account_tags,
+            disable_metric_collection: false,
+            disable_resource_collection: false,
+            cloud_security_posture_management: false,
+        };
+        let desired = Desired {
+            identity: Identity {
+                account: AccountId::parse("123456789012").unwrap(),
+                partition: Partition::Aws,
+            },
+            role_name: "DatadogIntegrationRole".into(),
+            stack: crate::vendor::StackMark {
+                region: "eu-west-1".into(),
+                stack_name: "StackSet-Registrar-ABC".into(),
+            },
+            request_id: "req-9".into(),
+            claims: claims.map(str::to_owned),
+        };
+        let http = VendorHttp::new(
+            reqwest::Client::new(),
+            "Datadog",
+            tokio::time::Instant::now(),
+            Default::default(),
         );
-        assert_eq!(
-            read_registration(&json!({"id": "u1", "attributes": {}}), this).unwrap_err(),
-            "no auth_config.external_id: is the registration using access keys instead of a role?"
-        );
+        Datadog::connect(settings, &secret, desired, http, None).unwrap()
     }
 
-    #[test]
-    fn not_found_is_404_or_a_400_that_says_so() {
-        let answer = |status, body: &str| Answer {
-            status,
-            headers: Default::default(),
-            body: body.as_bytes().to_vec(),
-        };
-        assert!(is_not_found(&answer(404, "")));
-        assert!(is_not_found(&answer(
-            400,
-            r#"{"errors":[{"status":"400","title":"Bad Request","detail":"Account 1234 does not exist"}]}"#
-        )));
-        assert!(!is_not_found(&answer(
-            400,
-            r#"{"errors":["aws_account_id is required"]}"#
-        )));
+    fn sent_tags(client: &Datadog) -> Vec<String> {
+        serde_json::from_value(client.body()["data"]["attributes"]["account_tags"].clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_registration_carries_one_stable_mark_and_no_request_level_tag() {
+        assert_eq!(
+            sent_tags(&client(None, None)),
+            [
+                "aws_account:123456789012",
+                "registrar_stack:eu-west-1/stackset-registrar-abc"
+            ]
+        );
+        // The customer's tags are kept, marks of either release in them are not.
+        let tags = vec![
+            "team:platform".to_owned(),
+            "managed_by:registrar".to_owned(),
+            "registrar_request:old".to_owned(),
+            "registrar_stack:elsewhere/x".to_owned(),
+        ];
+        assert_eq!(
+            sent_tags(&client(Some(tags), None)),
+            [
+                "team:platform",
+                "registrar_stack:eu-west-1/stackset-registrar-abc"
+            ]
+        );
+        // Taking over an unconfirmed Create's marker adds the transient claim.
+        assert_eq!(
+            sent_tags(&client(None, Some("req-0"))),
+            [
+                "aws_account:123456789012",
+                "registrar_stack:eu-west-1/stackset-registrar-abc",
+                "registrar_claims:req-0"
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,33 @@
+//! The AWS SDK's configuration, loaded on the first event that needs an AWS call and kept for
+//! warm invocations: an event that needs none (a Delete of a marker) makes no AWS call at all.
+//! Secrets Manager and STS ([`crate::secrets`]) and IAM ([`crate::permissions`]) share it.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use tokio::sync::OnceCell;
+
+/// The SDK configuration from the function's environment (region, credentials and the SDK's
+/// own `AWS_ENDPOINT_URL*` overrides), with bounded attempts.
+#[derive(Default)]
+pub struct AwsSdk {
+    config: OnceCell<SdkConfig>,
+}
+
+impl AwsSdk {
+    pub async fn config(&self) -> &SdkConfig {
+        self.config
+            .get_or_init(|| async {
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build();
+                aws_config::defaults(BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
+                    .load()
+                    .await
+            })
+            .await
+    }
+}

@@ -1,0 +1,116 @@
+//! The actions a vendor's role must never be allowed: reading data or secrets. The permissions
+//! step drops any action of a vendor's list that covers one of them (and logs it), whatever
+//! the vendor publishes; the template test holds the vendor roles of `template.yaml` to the
+//! same list (`tests/template/data_reading_actions.json`, kept equal to [`DATA_READING_ACTIONS`]
+//! by a test).
+//!
+//! An action in a policy may be a wildcard pattern (`s3:Get*`, `dynamodb:*`, `*`); it is refused
+//! when the pattern matches any action below, case-insensitively, as IAM matches actions.
+
+/// Actions that read stored data or secret values (not metadata about them).
+pub const DATA_READING_ACTIONS: [&str; 13] = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "kinesis:GetRecords",
+    "sqs:ReceiveMessage",
+];
+
+/// The data-reading action `pattern` allows, if any.
+pub fn reads_data(pattern: &str) -> Option<&'static str> {
+    DATA_READING_ACTIONS
+        .iter()
+        .copied()
+        .find(|action| matches(pattern, action))
+}
+
+/// IAM's action matching: `*` any run of characters, `?` one, case-insensitive.
+fn matches(pattern: &str, action: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let action: Vec<char> = action.to_ascii_lowercase().chars().collect();
+    // Classic wildcard matching with backtracking to the last `*`.
+    let (mut p, mut a) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while a < action.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == action[a]) {
+            p += 1;
+            a += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, a));
+            p += 1;
+        } else if let Some((star_p, star_a)) = star {
+            p = star_p + 1;
+            a = star_a + 1;
+            star = Some((star_p, star_a + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_that_cover_a_data_read_are_refused() {
+        for refused in [
+            "*",
+            "s3:*",
+            "s3:Get*",
+            "S3:GETOBJECT",
+            "s3:GetObject*",
+            "dynamodb:*",
+            "dynamodb:Get*",
+            "secretsmanager:*",
+            "kms:*",
+            "kms:Decrypt",
+            "ssm:GetParameter*",
+            "*:GetItem",
+            "s3:Get?bject",
+        ] {
+            assert!(reads_data(refused).is_some(), "{refused}");
+        }
+        for allowed in [
+            "s3:GetBucketLocation",
+            "s3:GetBucketTagging",
+            "s3:ListAllMyBuckets",
+            "dynamodb:Describe*",
+            "dynamodb:List*",
+            "cloudwatch:Get*",
+            "ssm:GetServiceSetting",
+            "kms:ListKeys",
+            "kinesis:Describe*",
+            "sqs:ListQueues",
+            "ec2:Describe*",
+        ] {
+            assert_eq!(reads_data(allowed), None, "{allowed}");
+        }
+    }
+
+    #[test]
+    fn the_template_tests_list_is_this_list() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/template/data_reading_actions.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let listed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let listed: Vec<&str> = listed["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, DATA_READING_ACTIONS);
+    }
+}

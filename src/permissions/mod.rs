@@ -1,0 +1,358 @@
+//! The role-permissions step (`Phase: role-permissions`): the vendor's published IAM permission
+//! lists on the role the vendor assumes, never broader.
+//!
+//! - Create and Update fetch the lists first (the vendor's own, or the bundled copy when the
+//!   vendor cannot be reached), drop any action that reads data or secrets ([`deny`]), and only
+//!   then write: the standard list as one inline policy (PutRolePolicy replaces it at once), each
+//!   resource-collection chunk as a managed policy (a new default version when it changed),
+//!   and only after that detach and delete the policies of ours no longer needed. The role is
+//!   never without permissions in between.
+//! - Delete removes every policy of ours from the role its id names; what is gone is fine, and
+//!   a permanent error follows `OnDeleteError`.
+//! - A Create answers the id naming its role even when it fails (or is cut short at the
+//!   deadline), so that the rollback's Delete removes whatever it wrote. No marker id: a marker
+//!   replaced by a later Update's id would be deleted afterwards, and its Delete could not tell
+//!   the policies that Update wrote from the failed Create's.
+//!
+//! The PhysicalResourceId names the role (`registrar:permissions:<vendor>:<partition>:<account>:<role>`):
+//! stable across Updates that change the lists, so CloudFormation never mistakes a new list for
+//! a replacement whose cleanup would remove the policies just written.
+
+pub mod deny;
+pub mod iam;
+pub mod policies;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::aws::AwsSdk;
+use crate::cfn::guard::Progress;
+use crate::cfn::{Outcome, RequestType};
+use crate::identity::{Identity, StackArn};
+use crate::physical_id::{self, PermissionsRef, PhysicalId};
+use crate::props::{self, OnDeleteError, Properties, PropertyError};
+use crate::vendor::VendorKind;
+
+use self::iam::{IamError, RoleIam};
+use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
+
+/// The permission lists to attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lists {
+    pub standard: Vec<String>,
+    /// Chunks, one managed policy each; empty when resource collection is off.
+    pub resource_collection: Vec<Vec<String>>,
+    pub source: Source,
+}
+
+/// Where the lists came from (`Data.PermissionsSource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The vendor's endpoints answered.
+    Vendor(VendorKind),
+    /// At least one list is the copy bundled with this release, taken on `taken`.
+    Bundled { taken: String },
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Vendor(vendor) => vendor.as_str(),
+            Source::Bundled { .. } => "bundled",
+        }
+    }
+}
+
+/// The step's properties: the role, its account and partition, and `OnDeleteError`. The
+/// vendor's own settings (Datadog's site and resource collection) are read by the vendor.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub vendor: VendorKind,
+    pub role_name: String,
+    pub identity: Identity,
+    pub on_delete_error: OnDeleteError,
+}
+
+impl Target {
+    /// Reads the properties; no `SecretArn`: the step reads no secret.
+    pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Target, PropertyError> {
+        let vendor = props::vendor(props)?;
+        if vendor != VendorKind::Datadog {
+            return Err(PropertyError::Invalid {
+                name: "Phase",
+                value: "role-permissions".into(),
+                expected: format!(
+                    "registration or role-binding with Vendor {}: only Datadog publishes permission lists for its role; the template gives the {} role its permissions",
+                    vendor.as_str(),
+                    vendor
+                ),
+            });
+        }
+        Ok(Target {
+            vendor,
+            role_name: props::role_name(props)?,
+            identity: props::identity(props, stack)?,
+            on_delete_error: props::on_delete_error(props)?,
+        })
+    }
+
+    fn reference(&self) -> PermissionsRef {
+        PermissionsRef {
+            vendor: self.vendor,
+            partition: self.identity.partition,
+            account: self.identity.account.clone(),
+            role: self.role_name.clone(),
+        }
+    }
+}
+
+/// The id a Create of the step answers, whatever happens, when the request is one and its
+/// properties name a role (see the module doc).
+pub fn id_for(request: &crate::cfn::Request) -> Option<String> {
+    if request.request_type != RequestType::Create {
+        return None;
+    }
+    let props = Properties::new(request.properties.clone());
+    if !matches!(
+        props::Phase::parse(&props),
+        Ok(props::Phase::RolePermissions)
+    ) {
+        return None;
+    }
+    let stack = StackArn::parse(&request.envelope.stack_id);
+    let target = Target::parse(&props, stack.as_ref()).ok()?;
+    Some(target.reference().to_string())
+}
+
+/// One event of the step.
+pub struct Event<'a> {
+    pub request_type: RequestType,
+    pub request_id: &'a str,
+    pub physical_id: Option<&'a str>,
+    pub target: Target,
+    pub progress: Progress,
+}
+
+/// Applies the rules; `lists` is awaited only when permissions are to be written.
+pub async fn handle(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
+    let incoming = event.physical_id.map(PhysicalId::parse);
+    match (event.request_type, incoming) {
+        (RequestType::Delete, Some(PhysicalId::Permissions(reference))) => {
+            let on_delete_error = event.target.on_delete_error;
+            let id = reference.to_string();
+            let iam = role_iam(aws, &reference).await;
+            removal_outcome(
+                id,
+                on_delete_error,
+                remove(&iam, reference.vendor, &event.progress).await,
+            )
+        }
+        (RequestType::Delete, _) => {
+            // An id this step never answered with success: a Create that failed after writing
+            // (its unconfirmed marker), or one CloudFormation gave up on. Whatever it wrote is
+            // named after the role in the properties; the handler never fails this Delete.
+            let id = event
+                .physical_id
+                .map(str::to_owned)
+                .unwrap_or_else(|| physical_id::create_failed(event.request_id));
+            let reference = event.target.reference();
+            let iam = role_iam(aws, &reference).await;
+            match remove(&iam, reference.vendor, &event.progress).await {
+                Ok(()) => Outcome::success(id, BTreeMap::new()),
+                Err(e) => Outcome::failed(id, e.to_string()),
+            }
+        }
+        (RequestType::Create | RequestType::Update, _) => attach(event, lists, aws).await,
+    }
+}
+
+async fn role_iam(aws: &AwsSdk, reference: &PermissionsRef) -> RoleIam {
+    RoleIam::new(
+        aws.config().await,
+        reference.partition,
+        reference.account.clone(),
+        reference.role.clone(),
+    )
+}
+
+async fn attach(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
+    let reference = event.target.reference();
+    let vendor = reference.vendor;
+    event.progress.set(format!(
+        "fetching {vendor}'s IAM permission lists for role {}",
+        reference.role
+    ));
+    let lists = refuse_data_reading(lists.await);
+    let chunks = fit(&lists.resource_collection, MANAGED_POLICY_LIMIT);
+    let managed = policies::managed_policies(vendor.as_str(), &reference.role, &chunks);
+    let iam = role_iam(aws, &reference).await;
+    let written = async {
+        event.progress.sent_a_change();
+        event.progress.set(format!(
+            "writing the inline policy {} of role {} (IAM)",
+            inline_policy_name(vendor.as_str()),
+            reference.role
+        ));
+        iam.put_inline(
+            &inline_policy_name(vendor.as_str()),
+            &document(&lists.standard),
+        )
+        .await?;
+        for policy in &managed {
+            event.progress.set(format!(
+                "writing and attaching the managed policy {} (IAM)",
+                policy.name
+            ));
+            iam.put_managed(policy).await?;
+        }
+        let wanted: Vec<&str> = managed.iter().map(|p| p.name.as_str()).collect();
+        remove_managed_except(&iam, vendor, &wanted, &event.progress).await
+    }
+    .await;
+    let standard_count = lists.standard.len();
+    let resource_collection_count: usize = chunks.iter().map(Vec::len).sum();
+    match written {
+        Ok(()) => {
+            tracing::info!(
+                role = %reference.role,
+                source = lists.source.as_str(),
+                standard = standard_count,
+                resource_collection = resource_collection_count,
+                managed_policies = managed.len(),
+                "the vendor's permissions are attached to the role"
+            );
+            let data = BTreeMap::from([
+                (
+                    "PermissionsSource".to_owned(),
+                    lists.source.as_str().to_owned(),
+                ),
+                (
+                    "StandardPermissionCount".to_owned(),
+                    standard_count.to_string(),
+                ),
+                (
+                    "ResourceCollectionPermissionCount".to_owned(),
+                    resource_collection_count.to_string(),
+                ),
+                ("PolicyCount".to_owned(), (1 + managed.len()).to_string()),
+            ]);
+            Outcome::success(reference.to_string(), data)
+        }
+        Err(e) => {
+            let reason = format!(
+                "Could not attach {vendor}'s permissions to role {}: {e}",
+                reference.role
+            );
+            let id = match (event.request_type, event.physical_id) {
+                (RequestType::Update, Some(incoming)) => incoming.to_owned(),
+                _ => reference.to_string(),
+            };
+            Outcome::failed(id, reason)
+        }
+    }
+}
+
+/// Removes every policy of ours from the role.
+async fn remove(iam: &RoleIam, vendor: VendorKind, progress: &Progress) -> Result<(), IamError> {
+    progress.set(format!(
+        "removing {vendor}'s permissions from role {} (IAM)",
+        iam.role()
+    ));
+    remove_managed_except(iam, vendor, &[], progress).await?;
+    iam.delete_inline(&inline_policy_name(vendor.as_str()))
+        .await
+}
+
+/// Detaches and deletes the managed policies of ours on the role that `keep` does not name.
+async fn remove_managed_except(
+    iam: &RoleIam,
+    vendor: VendorKind,
+    keep: &[&str],
+    progress: &Progress,
+) -> Result<(), IamError> {
+    let prefix = policies::managed_policy_prefix(vendor.as_str(), iam.role());
+    for name in iam.managed_named(&prefix).await? {
+        if is_managed_policy(&prefix, &name) && !keep.contains(&name.as_str()) {
+            progress.set(format!(
+                "detaching and deleting the managed policy {name} (IAM)"
+            ));
+            iam.remove_managed(&name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The lists without any action that reads data or secrets; each one dropped is logged.
+pub fn refuse_data_reading(lists: Lists) -> Lists {
+    let keep = |action: &String| match deny::reads_data(action) {
+        Some(covered) => {
+            tracing::warn!(action = %action, reads = covered, "refusing an action of the vendor's permission list: it reads data or secrets");
+            false
+        }
+        None => true,
+    };
+    Lists {
+        standard: lists.standard.into_iter().filter(keep).collect(),
+        resource_collection: lists
+            .resource_collection
+            .into_iter()
+            .map(|chunk| chunk.into_iter().filter(keep).collect::<Vec<_>>())
+            .filter(|chunk| !chunk.is_empty())
+            .collect(),
+        source: lists.source,
+    }
+}
+
+fn removal_outcome(
+    id: String,
+    on_delete_error: OnDeleteError,
+    result: Result<(), IamError>,
+) -> Outcome {
+    match result {
+        Ok(()) => {
+            tracing::info!(physical_id = %id, "the vendor's permissions are removed from the role");
+            Outcome::success(id, BTreeMap::new())
+        }
+        Err(e) if on_delete_error == OnDeleteError::Retain => {
+            tracing::warn!(orphan = %id, error = %e, "could not remove the vendor's permissions; reporting success because OnDeleteError=retain. The policies are left on the role");
+            Outcome::success(id, BTreeMap::new())
+        }
+        Err(e) => {
+            let advice = if e.transient {
+                "Retry the deletion later"
+            } else {
+                "Fix the cause and retry the deletion"
+            };
+            Outcome::failed(
+                id,
+                format!(
+                    "Could not remove the vendor's permissions from the role: {e} {advice}, or set OnDeleteError to retain to leave the policies on the role."
+                ),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_reading_actions_never_reach_the_role() {
+        let lists = Lists {
+            standard: vec![
+                "ec2:Describe*".into(),
+                "s3:Get*".into(),
+                "s3:GetBucketTagging".into(),
+            ],
+            resource_collection: vec![
+                vec!["kms:Decrypt".into()],
+                vec!["dynamodb:*".into(), "rds:List*".into()],
+            ],
+            source: Source::Vendor(VendorKind::Datadog),
+        };
+        let kept = refuse_data_reading(lists);
+        assert_eq!(kept.standard, ["ec2:Describe*", "s3:GetBucketTagging"]);
+        assert_eq!(kept.resource_collection, vec![vec!["rds:List*".to_owned()]]);
+    }
+}

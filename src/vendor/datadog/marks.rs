@@ -1,0 +1,206 @@
+//! Datadog's ownership mark: the account tags that say which Registrar stack a registration
+//! belongs to, and how an account config (`data` of an answer) is judged by them.
+//!
+//! Datadog applies an account's tags to every metric and host it collects from the account
+//! (`account_tags`: "Tags to apply to all hosts and metrics reporting for this account", the v2
+//! model `AWSAccountUpdateRequestAttributes` in DataDog/datadog-api-client-python). So a
+//! registration carries exactly one tag of ours, stable and one per account:
+//! `registrar_stack:<region>/<stack name>`. Nothing request-level stays on it, except the
+//! transient claim `registrar_claims:<request>` that an Update of an unconfirmed-Create marker
+//! writes and the marker's Delete removes (see `crate::lifecycle`).
+//!
+//! Registrations made by the previous release carry `managed_by:registrar`, the stack tag and,
+//! when a POST made them, `registrar_request:<request>`. They are still recognised, and any
+//! PATCH rewrites their tags to the scheme above (the customer's own tags are kept).
+
+use serde_json::Value;
+
+use crate::vendor::{Owner, Registration, Unusable};
+
+/// The prefix of the tag naming the stack that owns a registration.
+pub const STACK_TAG_PREFIX: &str = "registrar_stack:";
+/// The prefix of the transient tag naming the unconfirmed-Create marker a registration was
+/// claimed from.
+pub const CLAIM_TAG_PREFIX: &str = "registrar_claims:";
+/// Written by the previous release on every registration; recognised, never written.
+pub const LEGACY_MANAGED_TAG: &str = "managed_by:registrar";
+/// Written by the previous release on a POST: the request that created the registration.
+/// Recognised (its exact cleanup rule still applies), never written.
+pub const LEGACY_REQUEST_TAG_PREFIX: &str = "registrar_request:";
+
+/// `registrar_stack:<region>/<stack name>`, lower-case as Datadog stores tags.
+pub fn stack_tag(stack: &impl std::fmt::Display) -> String {
+    format!("{STACK_TAG_PREFIX}{stack}").to_ascii_lowercase()
+}
+
+/// `registrar_claims:<request>`.
+pub fn claim_tag(request_id: &str) -> String {
+    format!("{CLAIM_TAG_PREFIX}{request_id}").to_ascii_lowercase()
+}
+
+/// Whether a tag is one of Registrar's marks (current or previous release), which the account
+/// tags a customer asks for never keep.
+pub fn is_mark(tag: &str) -> bool {
+    let tag = tag.to_ascii_lowercase();
+    tag == LEGACY_MANAGED_TAG
+        || tag.starts_with(STACK_TAG_PREFIX)
+        || tag.starts_with(CLAIM_TAG_PREFIX)
+        || tag.starts_with(LEGACY_REQUEST_TAG_PREFIX)
+}
+
+/// The account tags of an account config; `null` or missing reads as none (the recorded answer
+/// to a create without tags has `"account_tags": null`: cassette
+/// `test_aws_integration_create_account_with_valid_config_returns_aws_account_object_response`).
+pub fn tags(data: &Value) -> Vec<&str> {
+    data.pointer("/attributes/account_tags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Reads an account config and judges its owner by the tags: `this_stack_tag` is this stack's
+/// [`stack_tag`].
+pub fn read_registration(data: &Value, this_stack_tag: &str) -> Result<Registration, &'static str> {
+    let id = data
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or("no account id")?;
+    let auth = data.pointer("/attributes/auth_config");
+    let external_id = auth
+        .and_then(|a| a.get("external_id"))
+        .and_then(Value::as_str);
+    // An account registered with access keys lists `auth_config: {access_key_id}` and no
+    // external ID (cassette `test_aws_integration_get_all_account_configs_returns_aws_accounts_list_object_response`),
+    // and Datadog refuses a PATCH that switches between role and keys with 400 "cannot switch
+    // between role and key based auth" (`test_aws_integration_patch_account_config_returns_bad_request_response`).
+    let access_key = auth
+        .and_then(|a| a.get("access_key_id"))
+        .and_then(Value::as_str);
+    let unusable = match (external_id, access_key) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some(access_keys()),
+        (None, None) => return Err("no auth_config.external_id (and no access_key_id)"),
+    };
+    let tags = tags(data);
+    let owner = if tags.iter().any(|t| t.eq_ignore_ascii_case(this_stack_tag)) {
+        Owner::ThisStack
+    } else if let Some(other) = tags.iter().find_map(|t| strip_prefix(t, STACK_TAG_PREFIX)) {
+        Owner::OtherStack(other.to_owned())
+    } else if tags
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(LEGACY_MANAGED_TAG))
+    {
+        Owner::OtherStack("a Registrar stack that left no name".to_owned())
+    } else {
+        Owner::Someone
+    };
+    let value_of = |prefix: &str| {
+        tags.iter()
+            .find_map(|t| strip_prefix(t, prefix))
+            .map(str::to_ascii_lowercase)
+    };
+    Ok(Registration {
+        id: id.to_owned(),
+        external_id: external_id.unwrap_or_default().to_owned(),
+        owner,
+        created_by: value_of(LEGACY_REQUEST_TAG_PREFIX),
+        claimed_by: value_of(CLAIM_TAG_PREFIX),
+        unusable,
+    })
+}
+
+fn access_keys() -> Unusable {
+    Unusable {
+        how: "with AWS access keys instead of a role".to_owned(),
+        remedy: "Datadog cannot switch a registration between access keys and a role, so OnConflict=adopt cannot take it over either. To manage the account with this stack, remove that registration in Datadog (Integrations > Amazon Web Services) and retry; to keep it, remove this account's stack instance.".to_owned(),
+    }
+}
+
+/// `tag` without `prefix`, matched case-insensitively.
+fn strip_prefix<'a>(tag: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = tag.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &tag[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const THIS: &str = "registrar_stack:us-east-1/stackset-dd-1";
+
+    fn config(tags: &[&str]) -> Value {
+        json!({"id": "u1", "attributes": {"account_tags": tags, "auth_config": {"external_id": "e1"}}})
+    }
+
+    #[test]
+    fn owners_are_judged_by_the_tags_of_both_releases() {
+        let owner = |tags: &[&str]| read_registration(&config(tags), THIS).unwrap().owner;
+        assert_eq!(owner(&[THIS]), Owner::ThisStack);
+        assert_eq!(owner(&["managed_by:registrar", THIS]), Owner::ThisStack);
+        assert_eq!(
+            owner(&["registrar_stack:eu-west-1/stackset-dd-1"]),
+            Owner::OtherStack("eu-west-1/stackset-dd-1".into())
+        );
+        assert_eq!(
+            owner(&[
+                "managed_by:registrar",
+                "registrar_stack:eu-west-1/stackset-dd-1"
+            ]),
+            Owner::OtherStack("eu-west-1/stackset-dd-1".into())
+        );
+        assert_eq!(
+            owner(&["managed_by:registrar"]),
+            Owner::OtherStack("a Registrar stack that left no name".into())
+        );
+        assert_eq!(owner(&["aws_account:123456789012"]), Owner::Someone);
+    }
+
+    #[test]
+    fn the_previous_releases_request_tag_and_the_claim_are_read() {
+        let made = read_registration(
+            &config(&["managed_by:registrar", THIS, "registrar_request:req-7"]),
+            THIS,
+        )
+        .unwrap();
+        assert_eq!(made.created_by.as_deref(), Some("req-7"));
+        assert_eq!(made.claimed_by, None);
+        let claimed = read_registration(&config(&[THIS, "registrar_claims:Req-0"]), THIS).unwrap();
+        assert_eq!(claimed.claimed_by.as_deref(), Some("req-0"));
+        assert_eq!(claimed.created_by, None);
+    }
+
+    #[test]
+    fn access_key_registrations_are_read_as_unusable() {
+        let keys = json!({"id": "u2", "attributes": {"account_tags": [], "auth_config": {"access_key_id": "AKIA514950102505"}}});
+        let registration = read_registration(&keys, THIS).unwrap();
+        assert_eq!(registration.owner, Owner::Someone);
+        assert!(registration.unusable.unwrap().how.contains("access keys"));
+        assert!(read_registration(&json!({"id": "u1", "attributes": {}}), THIS).is_err());
+        let null_tags = json!({"id": "u3", "attributes": {"account_tags": null, "auth_config": {"role_name": "r", "external_id": "e"}}});
+        assert_eq!(
+            read_registration(&null_tags, THIS).unwrap().owner,
+            Owner::Someone
+        );
+    }
+
+    #[test]
+    fn marks_of_both_releases_are_recognised() {
+        for tag in [
+            "managed_by:registrar",
+            "Registrar_Stack:x/y",
+            "registrar_claims:r",
+            "registrar_request:r",
+        ] {
+            assert!(is_mark(tag), "{tag}");
+        }
+        assert!(!is_mark("team:registrar"));
+        assert_eq!(
+            stack_tag(&"US-East-1/Stack"),
+            "registrar_stack:us-east-1/stack"
+        );
+        assert_eq!(strip_prefix("é", "registrar_stack:"), None);
+    }
+}
