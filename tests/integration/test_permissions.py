@@ -14,7 +14,7 @@ import pytest
 from contract import answered
 from sandbox.awsfaults import AwsFaultProxy
 from sandbox.datadog import IAM_PERMISSIONS_PATH, policy_chunks
-from sandbox.harness import REPO_ROOT
+from sandbox.paths import REPO_ROOT
 
 ACCOUNT = "123456789012"
 ROLE = "DatadogIntegrationRole"

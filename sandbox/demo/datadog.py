@@ -7,9 +7,9 @@ Delete to one warm `bootstrap` process. After each step it prints what
 CloudFormation was told and what the vendor now holds. Exits non-zero if any
 step did not answer SUCCESS.
 
-    PYTHONPATH=tests .venv/bin/python -m sandbox.demo [--vendor datadog|dynatrace] [--logs]
+    .venv/bin/python -m sandbox.demo [--vendor datadog|dynatrace] [--logs]
 
-`--vendor dynatrace` runs the two-phase Dynatrace onboarding instead (`dynatrace_demo`).
+`--vendor dynatrace` runs the two-phase Dynatrace onboarding instead (`demo.dynatrace`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import argparse
 import sys
 from typing import Any
 
-from .harness import REPO_ROOT, Sandbox, bootstrap_path
+from ..harness import Sandbox
+from ..paths import REPO_ROOT, bootstrap_path
 
 
 def _short(path: Any) -> str:
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the bootstrap binary is missing at {bootstrap_path()}: run `cargo build` first", file=sys.stderr)
         return 2
     if args.vendor == "dynatrace":
-        from .dynatrace_demo import run_dynatrace  # registration → role → role binding → Delete
+        from .dynatrace import run_dynatrace  # registration → role → role binding → Delete
         return run_dynatrace(args.logs)
     return run_datadog(args.logs)
 

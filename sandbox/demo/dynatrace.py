@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 
-from .demo import _print_response, _short, _verdict
-from .harness import Sandbox
+from .datadog import _print_response, _short, _verdict
+from ..harness import Sandbox
 
 ROLE_NAME = "DynatraceMonitoringRole"
 

@@ -1,7 +1,7 @@
 """Organisation-scale rollout: a StackSet deploys to N member accounts at concurrency C against
 one Datadog organisation's rate limit with injected 5xx, then all N leave.
 
-    PYTHONPATH=tests .venv/bin/python tests/bench/rollout.py \\
+    .venv/bin/python -m sandbox.bench.rollout \\
         [--accounts 1000] [--concurrency 100] [--error-rate 0.05] [--limit 300] [--period 10]
 
 Every member account is its own cold `bootstrap` process (the release binary, or
@@ -35,8 +35,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from benchlib import median, moto_get_secret, pct, release_bootstrap, table
-from sandbox import Invocation, Sandbox
+from .. import Invocation, Sandbox
+from .benchlib import median, moto_get_secret, pct, release_bootstrap, table
 
 FIRST_ACCOUNT = 200000000000
 SAMPLE_EVERY_S = 0.5

@@ -29,18 +29,11 @@ from .dynatrace import DynatraceEmulator
 from .events import Stack
 from .function import Function, Invocation
 from .hygiene import Secret, find_leaks, response_url_secrets
+from .paths import bootstrap_path
 from .responses import ResponseCatcher
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SITE = "datadoghq.com"
 DEFAULT_REGION = "us-east-1"
-
-
-def bootstrap_path() -> Path:
-    """$REGISTRAR_BOOTSTRAP, else target/debug/bootstrap under the repository root."""
-    configured = os.environ.get("REGISTRAR_BOOTSTRAP")
-    path = Path(configured) if configured else REPO_ROOT / "target" / "debug" / "bootstrap"
-    return path if path.is_absolute() else (REPO_ROOT / path)
 
 
 class Sandbox:
