@@ -9,13 +9,15 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 VENDOR ?= datadog
+EVENT ?= events/datadog/create.json
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint unit template integration build release zip bench bench-coldstart \
+.PHONY: help demo invoke test lint unit template integration build release zip bench bench-coldstart \
         bench-rollout bench-dynatrace clean
 
 help:
 	@echo "make demo [VENDOR=dynatrace]   build bootstrap, run a registration's whole life in the sandbox"
+	@echo "make invoke EVENT=<file>       run one events/ file through bootstrap in the sandbox"
 	@echo "make test                      fmt, clippy, unit, cfn-lint, template and integration tests"
 	@echo "make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
 	@echo "make bench                     cold start, Datadog rollout and Dynatrace rollout figures"
@@ -36,6 +38,11 @@ build:
 
 demo: $(VENV)/.installed build
 	$(PYTHON) -m sandbox.demo --vendor $(VENDOR)
+
+# One event file (events/) through the real binary: its ResponseURL, secret and vendor swapped
+# for the sandbox's; an Update or Delete first gets the resource it needs (see events/README.md).
+invoke: $(VENV)/.installed build
+	$(PYTHON) -m sandbox.invoke $(EVENT)
 
 test: lint unit template integration
 

@@ -15,7 +15,8 @@ Nothing here reaches AWS or a vendor. The pieces, one job per module:
 - `paths`       where the binary and the recorded answers are
 - `harness`     the `Sandbox` context manager tying them together
 - `dynatrace_rollout` Dynatrace onboarding and offboarding of many accounts (a test and a benchmark)
-- `report`      what the demos print: CloudFormation's answers, the vendor's state, the verdict
+- `report`      what the demos and `make invoke` print: CloudFormation's answers, the vendor's state, the verdict
+- `invoke`      `make invoke EVENT=…`: one events/ file through the real binary
 - `demo/`       `make demo [VENDOR=dynatrace]`: one registration's whole life, printed
 - `bench/`      `make bench*`: benchmarks that print figures
 

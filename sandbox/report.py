@@ -13,11 +13,13 @@ from typing import Any
 from .function import Invocation
 from .harness import Sandbox
 
-LABEL_WIDTH = 32  # "Data.AccountMonitoringConfigId" and a space
 
 
-def _field(label: str, value: Any) -> None:
-    print(f"     {label:<{LABEL_WIDTH}}{value}")
+def _fields(rows: list[tuple[str, Any]]) -> None:
+    """Label-value lines, the values aligned one column after the longest label."""
+    width = max(len(label) for label, _ in rows) + 2
+    for label, value in rows:
+        print(f"     {label:<{width}}{value}")
 
 
 def _on_off(value: Any) -> str:
@@ -39,11 +41,11 @@ def response(inv: Invocation) -> bool:
     mark = "✓" if status == "SUCCESS" else "✗"
     puts = "1 PUT" if inv.cfn_count == 1 else f"{inv.cfn_count} PUTs"
     print(f"   CloudFormation ← {mark} {status}   ({inv.elapsed_s:.2f} s, {len(inv.cfn.raw)} bytes, {puts})")
-    _field("PhysicalResourceId", body.get("PhysicalResourceId"))
+    rows: list[tuple[str, Any]] = [("PhysicalResourceId", body.get("PhysicalResourceId"))]
     if body.get("Reason"):
-        _field("Reason", body["Reason"])
-    for key, value in (body.get("Data") or {}).items():
-        _field(f"Data.{key}", value)
+        rows.append(("Reason", body["Reason"]))
+    rows += [(f"Data.{key}", value) for key, value in (body.get("Data") or {}).items()]
+    _fields(rows)
     return status == "SUCCESS"
 
 
@@ -124,8 +126,10 @@ def verdict(sb: Sandbox, answers: list[bool], *, expected: int, show_logs: bool)
     ok = len(answers) == expected and all(answers)
     print()
     print(scan.verdict())
+    starts_note = f"{starts} process start{'s' if starts != 1 else ''}"
     if ok:
-        print(f"✓ all {expected} CloudFormation answers were SUCCESS ({starts} process start(s))")
+        which = "the CloudFormation answer was" if expected == 1 else f"all {expected} CloudFormation answers were"
+        print(f"✓ {which} SUCCESS ({starts_note})")
     else:
-        print(f"✗ {sum(answers)} of {expected} CloudFormation answers were SUCCESS ({starts} process start(s))")
+        print(f"✗ {sum(answers)} of {expected} CloudFormation answers were SUCCESS ({starts_note})")
     return 0 if ok and not scan.leaks else 1

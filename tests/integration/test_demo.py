@@ -22,7 +22,7 @@ def test_demo_runs_and_prints_the_leak_scan_verdict(bootstrap, vendor, answers):
     run = subprocess.run([sys.executable, "-m", "sandbox.demo", "--vendor", vendor], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert f"✓ all {answers} CloudFormation answers were SUCCESS" in run.stdout
+    assert f"✓ all {answers} CloudFormation answers were SUCCESS (1 process start)" in run.stdout
     verdict = [line for line in run.stdout.splitlines() if "no secret in logs, responses or vendor requests" in line]
     assert len(verdict) == 1, run.stdout[-2000:]
     assert "✓ no secret" in verdict[0] and " 0 places" not in verdict[0]
