@@ -64,12 +64,12 @@ integration: $(VENV)/.installed build
 # standard library for aarch64-unknown-linux-gnu in your rustup toolchain: that is a change to
 # ~/.rustup, outside this repository, so `make zip` asks you to make it rather than making it.
 ZIP_TARGET := aarch64-unknown-linux-gnu
-CARGO_LAMBDA := cargo-lambda==1.9.2
-$(VENV)/.$(CARGO_LAMBDA): $(VENV)/.installed
-	$(PIP) install $(CARGO_LAMBDA)
+CARGO_LAMBDA_VERSION := 1.9.2
+$(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION): $(VENV)/.installed
+	$(PIP) install cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	touch $@
 
-zip: $(VENV)/.$(CARGO_LAMBDA)
+zip: $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 	@rustup target list --installed 2>/dev/null | grep -qx $(ZIP_TARGET) || { \
 	  echo "make zip needs Rust's standard library for $(ZIP_TARGET). Add it to your rustup" \
 	       "toolchain (in ~/.rustup, outside this repository) with: rustup target add $(ZIP_TARGET)"; exit 1; }
