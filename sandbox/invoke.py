@@ -111,8 +111,9 @@ def _arn_region(arn: str, default: str) -> str:
 
 
 def _short(value: str) -> str:
+    """A pre-signed URL shown by its host only (its query string is a secret); anything else as is."""
     if value.startswith("https://") and "?" in value:
-        return value.split("?", 1)[0][:70] + "…?<signature>"
+        return f"https://{urllib.parse.urlsplit(value).hostname}/…?<pre-signed query>"
     return value
 
 
