@@ -1,25 +1,48 @@
-# Registrar: `make demo` runs Create → Update → Delete through the real binary against the local
-# sandbox; `make test` runs every check. Both install what they need (a .venv from PyPI, crates
-# from crates.io) on first use.
+# Registrar. `make` lists the targets. `make demo` runs Create → Update → Delete through the real
+# binary against the local sandbox; `make test` runs every check. Each installs what it needs on
+# first use: a .venv (from PyPI: the sandbox package in ./sandbox and the test tools) and crates
+# (from crates.io). Nothing is installed outside the repository, except by `make zip` (below).
 
 SHELL := /bin/bash
+PYTHON3 ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 VENDOR ?= datadog
-SANDBOX := PYTHONPATH=tests $(PYTHON)
+EVENT ?= events/datadog/create.json
 
-.PHONY: demo test lint unit template integration build release zip bench bench-coldstart bench-rollout bench-dynatrace clean
+.DEFAULT_GOAL := help
+.PHONY: help demo invoke test lint unit template integration build release zip bench bench-coldstart \
+        bench-rollout bench-dynatrace clean
 
-$(VENV)/.installed: tests/requirements.txt
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+help:
+	@echo "make demo [VENDOR=dynatrace]   build bootstrap, run a registration's whole life in the sandbox"
+	@echo "make invoke EVENT=<file>       run one events/ file through bootstrap in the sandbox"
+	@echo "make test                      fmt, clippy, unit, cfn-lint, template and integration tests"
+	@echo "make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
+	@echo "make bench                     cold start, Datadog rollout and Dynatrace rollout figures"
+	@echo "make clean                     remove .venv and target/"
+
+# The sandbox (./sandbox, editable: the tests and demos import it as `sandbox`) and the test tools,
+# with exact pins in sandbox/pyproject.toml and tests/requirements.txt.
+$(VENV)/.installed: sandbox/pyproject.toml tests/requirements.txt
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "Registrar's sandbox needs Python 3.11 or later; $(PYTHON3) is $$($(PYTHON3) -V 2>&1)." \
+	       "Run make with PYTHON3=<a python3.11 or later>."; exit 1; }
+	$(PYTHON3) -m venv $(VENV)
+	$(PIP) install -r tests/requirements.txt -e ./sandbox
 	touch $@
 
 build:
 	cargo build --locked --bin bootstrap
 
 demo: $(VENV)/.installed build
-	$(SANDBOX) -m sandbox.demo --vendor $(VENDOR)
+	$(PYTHON) -m sandbox.demo --vendor $(VENDOR)
+
+# One event file (events/) through the real binary: its ResponseURL, secret and vendor swapped
+# for the sandbox's; an Update or Delete first gets the resource it needs (see events/README.md).
+invoke: $(VENV)/.installed build
+	$(PYTHON) -m sandbox.invoke $(EVENT)
 
 test: lint unit template integration
 
@@ -32,19 +55,26 @@ unit:
 	cargo test --locked
 
 template: $(VENV)/.installed
-	$(SANDBOX) -m pytest -q tests/template
+	$(VENV)/bin/pytest -q tests/template
 
 integration: $(VENV)/.installed build
-	$(SANDBOX) -m pytest -q tests/integration
+	$(VENV)/bin/pytest -q tests/integration
 
-# The deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip); cargo-lambda and zig come
-# from PyPI (tests/requirements-build.txt).
-$(VENV)/.build-tools: tests/requirements-build.txt $(VENV)/.installed
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-build.txt
+# The deployable arm64 zip. cargo-lambda (with the Zig linker) installs into .venv. It needs Rust's
+# standard library for aarch64-unknown-linux-gnu in your rustup toolchain: that is a change to
+# ~/.rustup, outside this repository, so `make zip` asks you to make it rather than making it.
+ZIP_TARGET := aarch64-unknown-linux-gnu
+CARGO_LAMBDA_VERSION := 1.9.2
+$(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION): $(VENV)/.installed
+	$(PIP) install cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	touch $@
 
-zip: $(VENV)/.build-tools
+zip: $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
+	@rustup target list --installed 2>/dev/null | grep -qx $(ZIP_TARGET) || { \
+	  echo "make zip needs Rust's standard library for $(ZIP_TARGET). Add it to your rustup" \
+	       "toolchain (in ~/.rustup, outside this repository) with: rustup target add $(ZIP_TARGET)"; exit 1; }
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --bin bootstrap
+	@echo "the zip: $${CARGO_TARGET_DIR:-target}/lambda/bootstrap/bootstrap.zip"
 
 # Benchmarks (not part of `make test`): they print figures, they assert nothing about time.
 release:
@@ -53,15 +83,15 @@ release:
 bench: bench-coldstart bench-rollout bench-dynatrace
 
 bench-coldstart: $(VENV)/.installed release
-	$(SANDBOX) tests/bench/coldstart.py --runs 30
+	$(PYTHON) -m sandbox.bench.coldstart --runs 30
 
 ROLLOUT_ARGS ?= --accounts 1000 --concurrency 100 --error-rate 0.05 --limit 300 --period 10
 bench-rollout: $(VENV)/.installed release
-	$(SANDBOX) tests/bench/rollout.py $(ROLLOUT_ARGS)
+	$(PYTHON) -m sandbox.bench.rollout $(ROLLOUT_ARGS)
 
 DYNATRACE_ROLLOUT_ARGS ?= --accounts 200 --concurrency 50 --jitter-ms 5 80
 bench-dynatrace: $(VENV)/.installed release
-	$(SANDBOX) tests/bench/dynatrace_rollout.py $(DYNATRACE_ROLLOUT_ARGS)
+	$(PYTHON) -m sandbox.bench.dynatrace_rollout $(DYNATRACE_ROLLOUT_ARGS)
 
 clean:
 	rm -rf $(VENV) target

@@ -4,7 +4,7 @@ latency jitter on every answer: every account onboarded concurrently is monitore
 account offboarded concurrently is gone, with nothing lost and nothing left behind.
 
 The suite runs the issue's scale, 200 accounts at concurrency 50 (about 80 s on two cores with the
-debug binary); tests/bench/dynatrace_rollout.py runs the same with the release binary, and the
+debug binary); sandbox/bench/dynatrace_rollout.py runs the same with the release binary, and the
 earlier release's shared configuration at that scale, and prints the figures.
 """
 

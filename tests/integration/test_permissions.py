@@ -14,7 +14,7 @@ import pytest
 from contract import answered
 from sandbox.awsfaults import AwsFaultProxy
 from sandbox.datadog import IAM_PERMISSIONS_PATH, policy_chunks
-from sandbox.harness import REPO_ROOT
+from sandbox.paths import REPO_ROOT
 
 ACCOUNT = "123456789012"
 ROLE = "DatadogIntegrationRole"
@@ -156,7 +156,9 @@ def test_datadog_unreachable_means_the_bundled_lists_and_a_log_line(sandbox):
     body = answered(inv, "SUCCESS")
     assert body["Data"]["PermissionsSource"] == "bundled"
     inline, managed = role_state(sb)
-    bundled = json.loads((REPO_ROOT / "src/vendor/datadog/bundled/iam_permissions_standard.json").read_text())
+    # The copy bundled with the Datadog integration (src/integrations/datadog/bundled/, earlier src/vendor/).
+    (bundled_file,) = REPO_ROOT.glob("src/*/datadog/bundled/iam_permissions_standard.json")
+    bundled = json.loads(bundled_file.read_text())
     assert inline == bundled["answer"]["data"]["attributes"]["permissions"]
     assert body["Data"]["StandardPermissionCount"] == str(len(inline))
     assert managed and body["Data"]["ResourceCollectionPermissionCount"] == str(sum(len(c) for c in managed))

@@ -53,14 +53,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pathlib import Path
-
 from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
 from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
+from .paths import DATADOG_RECORDINGS
 
 ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
 IAM_PERMISSIONS_PATH = "/api/v2/integration/aws/iam_permissions"
-RECORDED = Path(__file__).resolve().parents[1] / "data" / "datadog"
 # IAM's limit on one customer-managed policy document, whitespace not counted.
 MANAGED_POLICY_LIMIT = 6144
 NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
@@ -94,7 +92,7 @@ def _jsonapi_error(status: int, title: str, detail: str) -> dict:
 
 def recorded(name: str) -> dict:
     """A recorded answer (tests/data/datadog/<name>.json): source, request, response."""
-    return json.loads((RECORDED / f"{name}.json").read_text())
+    return json.loads((DATADOG_RECORDINGS / f"{name}.json").read_text())
 
 
 def recorded_body(name: str) -> dict:

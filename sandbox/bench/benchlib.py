@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import statistics
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sandbox.harness import REPO_ROOT
-
-RELEASE_BOOTSTRAP = REPO_ROOT / "target" / "release" / "bootstrap"
+from ..paths import bootstrap_path
 
 
 def release_bootstrap() -> Path:
-    """$REGISTRAR_BOOTSTRAP if set, else target/release/bootstrap (build it with `cargo build --release`)."""
-    configured = os.environ.get("REGISTRAR_BOOTSTRAP")
-    path = Path(configured) if configured else RELEASE_BOOTSTRAP
-    path = path if path.is_absolute() else REPO_ROOT / path
+    """$REGISTRAR_BOOTSTRAP if set, else the release build (`cargo build --release`)."""
+    path = bootstrap_path("release")
     if not path.exists():
         raise SystemExit(f"no bootstrap binary at {path}: run `cargo build --release --bin bootstrap` "
                          "(or set REGISTRAR_BOOTSTRAP)")

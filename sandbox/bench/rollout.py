@@ -1,7 +1,7 @@
 """Organisation-scale rollout: a StackSet deploys to N member accounts at concurrency C against
 one Datadog organisation's rate limit with injected 5xx, then all N leave.
 
-    PYTHONPATH=tests .venv/bin/python tests/bench/rollout.py \\
+    .venv/bin/python -m sandbox.bench.rollout \\
         [--accounts 1000] [--concurrency 100] [--error-rate 0.05] [--limit 300] [--period 10]
 
 Every member account is its own cold `bootstrap` process (the release binary, or
@@ -9,7 +9,7 @@ $REGISTRAR_BOOTSTRAP) with its own account id and stack, driven through the sand
 Runtime API; at most C run at once, as StackSet's MaxConcurrentCount allows.
 
 The rate-limit floor is the time a perfect client needs: the calls it must make ÷ the allowed
-rate. What the binary needs per lifecycle path (src/lifecycle.rs, src/vendor/datadog/): Create
+rate. What the binary needs per lifecycle path (the lifecycle rules and the Datadog integration): Create
 of a new account = POST accounts (1 call: Datadog refuses a second registration of an account
 with 409, so the lookup happens only then); Delete of a registration the id names =
 DELETE accounts/{id} (1 call, no lookup). The emulator counts only
@@ -35,8 +35,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from benchlib import median, moto_get_secret, pct, release_bootstrap, table
-from sandbox import Invocation, Sandbox
+from .. import Invocation, Sandbox
+from .benchlib import median, moto_get_secret, pct, release_bootstrap, table
 
 FIRST_ACCOUNT = 200000000000
 SAMPLE_EVERY_S = 0.5

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,27 @@ from .dynatrace import DynatraceEmulator
 from .events import Stack
 from .function import Function, Invocation
 from .hygiene import Secret, find_leaks, response_url_secrets
+from .paths import bootstrap_path
 from .responses import ResponseCatcher
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SITE = "datadoghq.com"
 DEFAULT_REGION = "us-east-1"
 
 
-def bootstrap_path() -> Path:
-    """$REGISTRAR_BOOTSTRAP, else target/debug/bootstrap under the repository root."""
-    configured = os.environ.get("REGISTRAR_BOOTSTRAP")
-    path = Path(configured) if configured else REPO_ROOT / "target" / "debug" / "bootstrap"
-    return path if path.is_absolute() else (REPO_ROOT / path)
+@dataclass(frozen=True)
+class LeakScan:
+    """What `Sandbox.leak_scan()` looked for, where, and what it found."""
+
+    secrets: int  # distinct secret values looked for (keys, tokens, ResponseURL signatures)
+    places: list[str]  # every text scanned: each function's logs, each response, each vendor's requests
+    leaks: list[str]  # '<secret label> found in <place>'; empty when clean
+
+    def verdict(self) -> str:
+        """One line for a person: what was checked, and whether anything leaked."""
+        if self.leaks:
+            return f"✗ secret values leaked ({len(self.leaks)}): " + "; ".join(self.leaks)
+        return (f"✓ no secret in logs, responses or vendor requests: checked {len(self.places)} places "
+                f"for {self.secrets} secret strings (keys, tokens, ResponseURL signatures in every spelling)")
 
 
 class Sandbox:
@@ -276,22 +286,28 @@ class Sandbox:
 
     def leaks(self) -> list[str]:
         """Every place a secret showed up: function logs, CloudFormation responses, vendor requests."""
+        return self.leak_scan().leaks
+
+    def leak_scan(self) -> "LeakScan":
+        """The scan `leaks()` reports, with what it looked for and where (for the demo's verdict)."""
         texts: dict[str, str] = {}
         for i, fn in enumerate(self.functions):
             texts[f"function #{i + 1} logs"] = fn.output_text()
         for record in self.catcher.records():
             texts[f"CloudFormation response #{record.seq}"] = record.raw.decode("utf-8", "replace")
-        vendor_secrets = [s for s in self.secret_values() if s.label.startswith("ResponseURL")]
-        leaks = find_leaks(self.secret_values(), texts)
+        secrets_ = self.secret_values()
+        vendor_secrets = [s for s in secrets_ if s.label.startswith("ResponseURL")]
+        leaks = find_leaks(secrets_, texts)
+        vendor_texts: dict[str, str] = {}
         for site, emulator in self._sites.items():
-            sent = "\n".join(f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}"
-                             for r in emulator.requests)
-            leaks += find_leaks(vendor_secrets, {f"requests to Datadog {site}": sent})
+            vendor_texts[f"requests to Datadog {site}"] = "\n".join(
+                f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}" for r in emulator.requests)
         if self._dynatrace is not None:
-            sent = "\n".join(f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}"
-                             for r in self._dynatrace.requests)
-            leaks += find_leaks(vendor_secrets, {"requests to Dynatrace": sent})
-        return leaks
+            vendor_texts["requests to Dynatrace"] = "\n".join(
+                f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}"
+                for r in self._dynatrace.requests)
+        leaks += find_leaks(vendor_secrets, vendor_texts)
+        return LeakScan(secrets=len({s.value for s in secrets_}), places=[*texts, *vendor_texts], leaks=leaks)
 
     def all_logs(self, last: int = 300) -> str:
         """The tail of every function's captured output, for failure reports."""

@@ -15,6 +15,7 @@ Like CloudFormation, every scalar property value is turned into a string
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from .responses import ResponseCatcher
 
 RESOURCE_TYPE = "Custom::VendorRegistration"
 LOGICAL_ID = "VendorRegistration"
-SERVICE_TIMEOUT = "120"
+SERVICE_TIMEOUT = "360"  # as template.yaml sets it on every custom resource
 
 
 def stringify(value: Any) -> Any:
@@ -53,6 +54,12 @@ class Stack:
         self.resource_type = resource_type
         self.service_token = f"arn:{partition}:lambda:{region}:{account}:function:{function_name}"
         self.service_timeout = service_timeout
+
+    def resource(self, logical_id: str, resource_type: str) -> "Stack":
+        """Another custom resource of the same stack (same StackId): its events."""
+        other = copy.copy(self)
+        other.logical_id, other.resource_type = logical_id, resource_type
+        return other
 
     def properties(self, props: dict[str, Any]) -> dict[str, Any]:
         """ResourceProperties as CloudFormation delivers them (ServiceToken first, all strings)."""

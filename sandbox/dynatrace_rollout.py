@@ -10,7 +10,7 @@ the Dynatrace variant of the template, and say what Dynatrace holds afterwards:
   configuration, all deleted at once.
 
 Every event is a cold `bootstrap` process (`Sandbox.invoke`). The integration tests assert on
-the results; tests/bench/dynatrace_rollout.py prints them.
+the results; sandbox/bench/dynatrace_rollout.py prints them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Cold start and footprint: process spawn → the response PUT for one Create, then a warm second
 event in the same process; peak RSS; release binary and arm64 zip sizes.
 
-    PYTHONPATH=tests .venv/bin/python tests/bench/coldstart.py [--runs 30]
+    .venv/bin/python -m sandbox.bench.coldstart [--runs 30]
 
 Each run starts a fresh release `bootstrap` (or $REGISTRAR_BOOTSTRAP) under the sandbox's Lambda
 Runtime API with production logging (INFO), delivers one Create for a new account and times,
@@ -24,12 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import median, moto_get_secret, pct, release_bootstrap, table
-from sandbox import Invocation, Sandbox
-from sandbox.awsfaults import AwsFaultProxy
-from sandbox.harness import REPO_ROOT
+from .. import Invocation, Sandbox
+from ..awsfaults import AwsFaultProxy
+from ..paths import lambda_zip
+from .benchlib import median, moto_get_secret, pct, release_bootstrap, table
 
-ZIP = REPO_ROOT / "target" / "lambda" / "bootstrap" / "bootstrap.zip"
+ZIP = lambda_zip()
 FIRST_ACCOUNT = 300000000000
 
 

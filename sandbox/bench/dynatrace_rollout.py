@@ -3,7 +3,7 @@ against the emulator in its documented mode (monitoring configurations: PUT over
 no 409) with latency jitter; then N bindings of an earlier release leaving one shared
 configuration at once.
 
-    PYTHONPATH=tests .venv/bin/python tests/bench/dynatrace_rollout.py \\
+    .venv/bin/python -m sandbox.bench.dynatrace_rollout \\
         [--accounts 200] [--concurrency 50] [--jitter-ms 5 80]
 
 Every event is its own cold `bootstrap` process (the release binary, or $REGISTRAR_BOOTSTRAP).
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-from benchlib import release_bootstrap, table
-from sandbox import Sandbox
-from sandbox.dynatrace_rollout import members, offboard, offboard_legacy, onboard
+from .. import Sandbox
+from ..dynatrace_rollout import members, offboard, offboard_legacy, onboard
+from .benchlib import release_bootstrap, table
 
 
 def main() -> int:

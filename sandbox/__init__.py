@@ -12,9 +12,17 @@ Nothing here reaches AWS or a vendor. The pieces, one job per module:
 - `blackhole`   an endpoint that accepts requests and never answers
 - `awsfaults`   a fault-injecting proxy in front of moto (Secrets Manager, STS)
 - `hygiene`     scanning logs and responses for secret values
+- `paths`       where the binary and the recorded answers are
 - `harness`     the `Sandbox` context manager tying them together
-- `demo`        `make demo`: Create → Update → Delete through the real binary
-- `dynatrace_demo` `make demo VENDOR=dynatrace`: registration → role binding → Update → Delete
+- `dynatrace_rollout` Dynatrace onboarding and offboarding of many accounts (a test and a benchmark)
+- `report`      what the demos and `make invoke` print: CloudFormation's answers, the vendor's state, the verdict
+- `invoke`      `make invoke EVENT=…`: one events/ file through the real binary
+- `demo/`       `make demo [VENDOR=dynatrace]`: one registration's whole life, printed
+- `bench/`      `make bench*`: benchmarks that print figures
+
+It is a package of its own (`pyproject.toml` beside this file), installed into the repository's
+`.venv` in editable mode by the Makefile, so `import sandbox` works from the tests, the demos and
+the benchmarks without any path setting.
 
 Typical use::
 
@@ -30,7 +38,8 @@ from .datadog import DatadogEmulator
 from .dynatrace import DynatraceEmulator
 from .events import Stack
 from .function import Function, Invocation
-from .harness import Sandbox, bootstrap_path
+from .harness import Sandbox
+from .paths import bootstrap_path
 from .responses import ResponseCatcher
 
 __all__ = ["DatadogEmulator", "DynatraceEmulator", "Function", "Invocation", "MotoServer", "ResponseCatcher",

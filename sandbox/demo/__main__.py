@@ -1,0 +1,29 @@
+"""`python -m sandbox.demo`: runs the chosen vendor's demo; exit status 0 when every answer was
+SUCCESS and no secret leaked, 1 otherwise, 2 when the binary is missing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..paths import bootstrap_path
+from . import __doc__ as DESCRIPTION
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=DESCRIPTION.splitlines()[0])
+    parser.add_argument("--vendor", choices=["datadog", "dynatrace"], default="datadog")
+    parser.add_argument("--logs", action="store_true", help="print the binary's logs (secrets redacted)")
+    args = parser.parse_args(argv)
+    if not bootstrap_path().exists():
+        print(f"the bootstrap binary is missing at {bootstrap_path()}: run `cargo build` first", file=sys.stderr)
+        return 2
+    if args.vendor == "dynatrace":
+        from .dynatrace import run
+    else:
+        from .datadog import run
+    return run(args.logs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
