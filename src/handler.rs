@@ -11,7 +11,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::aws::AwsSdk;
-use crate::cfn::guard::{self, Progress};
+use crate::cfn::guard;
 use crate::cfn::request::{Envelope, Malformed, ParseError};
 use crate::cfn::responder::DeliveryError;
 use crate::cfn::{Budget, Outcome, Request, RequestType, Response, ResponseUrl, Status, responder};
@@ -21,6 +21,7 @@ use crate::identity::StackArn;
 use crate::lifecycle::{self, Event, Failure};
 use crate::permissions;
 use crate::physical_id::{self, PhysicalId};
+use crate::progress::Progress;
 use crate::props::{Common, Phase, Properties};
 use crate::secrets::{self, SecretJson};
 use crate::vendor::datadog::{Datadog, permission_lists};

@@ -12,7 +12,7 @@ use reqwest::{Method, RequestBuilder, Url};
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, random_up_to};
-use crate::cfn::guard::Progress;
+use crate::progress::Progress;
 
 /// One attempt never waits longer than this for an answer.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod permissions;
 pub mod physical_id;
+pub mod progress;
 pub mod props;
 pub mod secrets;
 pub mod vendor;

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use crate::aws::AwsSdk;
 use crate::backoff::Backoff;
-use crate::cfn::guard::Progress;
 use crate::identity::{AccountId, Partition};
+use crate::progress::Progress;
 
 /// Where the keys are: the secret's ARN and, optionally, a role to assume to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,10 +26,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::aws::AwsSdk;
-use crate::cfn::guard::Progress;
 use crate::cfn::{Outcome, RequestType};
 use crate::identity::{Identity, StackArn};
 use crate::physical_id::{self, PermissionsRef, PhysicalId};
+use crate::progress::Progress;
 use crate::props::{self, OnDeleteError, Properties, PropertyError};
 use crate::vendor::VendorKind;
 
