@@ -60,7 +60,12 @@ const INJECT_PANIC_VAR: &str = "REGISTRAR_INJECT_PANIC";
 /// State kept across warm invocations; created without any network call.
 pub struct Handler {
     config: Config,
-    client: OnceLock<reqwest::Client>,
+    stack: OnceLock<Arc<Stack>>,
+}
+
+/// The HTTP client and the AWS SDK over it, built on the first event.
+struct Stack {
+    client: reqwest::Client,
     aws: AwsSdk,
 }
 
@@ -68,21 +73,20 @@ impl Handler {
     pub fn new(config: Config) -> Handler {
         Handler {
             config,
-            client: OnceLock::new(),
-            aws: AwsSdk::default(),
+            stack: OnceLock::new(),
         }
     }
 
-    fn client(&self) -> Result<reqwest::Client, Unanswered> {
-        if let Some(client) = self.client.get() {
-            return Ok(client.clone());
+    fn stack(&self) -> Result<Arc<Stack>, Unanswered> {
+        if let Some(stack) = self.stack.get() {
+            return Ok(stack.clone());
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .pool_idle_timeout(Duration::from_secs(20))
-            .user_agent(concat!("registrar/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(self.client.get_or_init(|| client).clone())
+        let client = crate::http::client()?;
+        let stack = Arc::new(Stack {
+            aws: AwsSdk::new(client.clone()),
+            client,
+        });
+        Ok(self.stack.get_or_init(|| stack).clone())
     }
 
     /// Handles one event from the Lambda runtime.
@@ -96,7 +100,8 @@ impl Handler {
                 "the runtime's deadline is unusable; using the fallback budget"
             );
         }
-        let client = self.client()?;
+        let stack = self.stack()?;
+        let client = stack.client.clone();
         let (envelope, response_url, outcome, subject) = match Request::parse(
             payload,
             &self.config.response_hosts,
@@ -125,7 +130,7 @@ impl Handler {
                     (request.envelope.clone(), request.response_url.clone());
                 let work = self
                     .clone()
-                    .work(request, budget, progress.clone(), client.clone());
+                    .work(request, budget, progress.clone(), stack.clone());
                 let mut outcome = guard::run(work, &budget, &progress, fallback_id).await;
                 if sweeping && outcome.status == Status::Failed {
                     // A Delete of an id Registrar never answered must not block the stack,
@@ -159,8 +164,10 @@ impl Handler {
         request: Request,
         budget: Budget,
         progress: Progress,
-        client: reqwest::Client,
+        stack: Arc<Stack>,
     ) -> Outcome {
+        let client = stack.client.clone();
+        let aws = &stack.aws;
         let envelope = &request.envelope;
         let failed_id = answer_id_if_lost(envelope);
         let incoming = envelope
@@ -188,7 +195,7 @@ impl Handler {
             panic!("injected by {INJECT_PANIC_VAR}");
         }
         let props = Properties::new(request.properties.clone());
-        let Some(stack) = StackArn::parse(&envelope.stack_id) else {
+        let Some(stack_arn) = StackArn::parse(&envelope.stack_id) else {
             return Outcome::failed(
                 failed_id,
                 format!(
@@ -199,11 +206,11 @@ impl Handler {
         };
         if matches!(Phase::parse(&props), Ok(Phase::RolePermissions)) {
             return Box::pin(
-                self.role_permissions(&request, &props, &stack, budget, progress, client),
+                self.role_permissions(&request, &props, &stack_arn, budget, progress, &stack),
             )
             .await;
         }
-        let common = match Common::parse(&props, Some(&stack)) {
+        let common = match Common::parse(&props, Some(&stack_arn)) {
             Ok(common) => common,
             Err(e) => return Outcome::failed(failed_id, e.to_string()),
         };
@@ -224,8 +231,8 @@ impl Handler {
             progress.clone(),
         );
         let mark = StackMark {
-            region: stack.region.clone(),
-            stack_name: stack.name.clone(),
+            region: stack_arn.region.clone(),
+            stack_name: stack_arn.name.clone(),
         };
         let job = Job {
             request: &request,
@@ -236,12 +243,12 @@ impl Handler {
             progress,
         };
         match vendor {
-            VendorKind::Datadog => Box::pin(self.run::<Datadog>(job)).await,
-            VendorKind::Dynatrace => Box::pin(self.run::<Dynatrace>(job)).await,
+            VendorKind::Datadog => Box::pin(self.run::<Datadog>(job, aws)).await,
+            VendorKind::Dynatrace => Box::pin(self.run::<Dynatrace>(job, aws)).await,
         }
     }
 
-    async fn run<V: Vendor>(&self, job: Job<'_>) -> Outcome {
+    async fn run<V: Vendor>(&self, job: Job<'_>, aws: &AwsSdk) -> Outcome {
         let Job {
             request,
             props,
@@ -274,8 +281,7 @@ impl Handler {
             progress.set(format!("preparing to read the {} keys", V::KIND));
             let session = format!("registrar-{}", common.identity.account);
             let deadline = tokio::time::Instant::now() + http.remaining();
-            let text =
-                secrets::read(&self.aws, &common.secret, &session, &progress, deadline).await?;
+            let text = secrets::read(aws, &common.secret, &session, &progress, deadline).await?;
             let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
             Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
         };
@@ -293,8 +299,9 @@ impl Handler {
         stack: &StackArn,
         budget: Budget,
         progress: Progress,
-        client: reqwest::Client,
+        shared: &Stack,
     ) -> Outcome {
+        let (client, aws) = (shared.client.clone(), &shared.aws);
         let failed_id = answer_id_if_lost(&request.envelope);
         let target = match permissions::Target::parse(props, Some(stack)) {
             Ok(target) => target,
@@ -320,7 +327,7 @@ impl Handler {
             target,
             progress,
         };
-        permissions::handle(event, lists, &self.aws).await
+        permissions::handle(event, lists, aws).await
     }
 }
 
