@@ -18,15 +18,13 @@ use crate::cfn::{Budget, Outcome, Request, RequestType, Response, ResponseUrl, S
 use crate::config::Config;
 use crate::http::VendorHttp;
 use crate::identity::StackArn;
+use crate::integrations::{Desired, Integration, Kind, PermissionLists, StackMark, Visit};
 use crate::lifecycle::{self, Event, Failure};
 use crate::permissions;
 use crate::physical_id::{self, PhysicalId};
 use crate::progress::Progress;
-use crate::props::{Common, Phase, Properties};
+use crate::props::{Common, Phase, Properties, PropertyError};
 use crate::secrets::{self, SecretJson};
-use crate::vendor::datadog::{Datadog, permission_lists};
-use crate::vendor::dynatrace::Dynatrace;
-use crate::vendor::{Desired, StackMark, Vendor, VendorKind};
 
 /// Why an event got no answer: what the runtime is told (and Lambda logs) in that case.
 #[derive(Debug, thiserror::Error)]
@@ -210,8 +208,10 @@ impl Handler {
             )
             .await;
         }
-        let common = match Common::parse(&props, Some(&stack_arn)) {
-            Ok(common) => common,
+        let (kind, common) = match Kind::from_properties(&props)
+            .and_then(|kind| Ok((kind, Common::parse(&props, Some(&stack_arn))?)))
+        {
+            Ok(parsed) => parsed,
             Err(e) => return Outcome::failed(failed_id, e.to_string()),
         };
         // A Delete goes to the vendor that made the registration (or binding).
@@ -222,14 +222,15 @@ impl Handler {
             Some(PhysicalId::Binding(b)) if request.request_type == RequestType::Delete => {
                 b.registration.vendor
             }
-            _ => common.vendor,
+            _ => kind,
         };
         let http = VendorHttp::new(
             client,
             vendor.display_name(),
             budget.work_deadline - Duration::from_millis(300),
             progress.clone(),
-        );
+        )
+        .redirected_to(self.config.vendor_endpoint.clone());
         let mark = StackMark {
             region: stack_arn.region.clone(),
             stack_name: stack_arn.name.clone(),
@@ -242,51 +243,59 @@ impl Handler {
             http,
             progress,
         };
-        match vendor {
-            VendorKind::Datadog => Box::pin(self.run::<Datadog>(job, aws)).await,
-            VendorKind::Dynatrace => Box::pin(self.run::<Dynatrace>(job, aws)).await,
-        }
+        vendor.visit(Run { job, aws }).await
     }
+}
 
-    async fn run<V: Vendor>(&self, job: Job<'_>, aws: &AwsSdk) -> Outcome {
-        let Job {
-            request,
-            props,
-            common,
-            mark,
-            http,
-            progress,
-        } = job;
-        let settings = match V::settings(props) {
-            Ok(settings) => settings,
-            Err(e) => return Outcome::failed(answer_id_if_lost(&request.envelope), e.to_string()),
-        };
-        let event = Event::<V> {
-            request_type: request.request_type,
-            request_id: &request.envelope.request_id,
-            physical_id: request.envelope.physical_resource_id.as_deref(),
-            common,
-            settings,
-            desired: Desired {
-                identity: common.identity.clone(),
-                role_name: common.role_name.clone(),
-                stack: mark,
-                request_id: physical_id::marker_request_id(&request.envelope.request_id),
-                claims: None,
-            },
-            deadline: tokio::time::Instant::now() + http.remaining(),
-        };
-        let endpoint = self.config.vendor_endpoint.as_ref();
-        let connect = |settings: V::Settings, desired: Desired| async move {
-            progress.set(format!("preparing to read the {} keys", V::KIND));
-            let session = format!("registrar-{}", common.identity.account);
-            let deadline = tokio::time::Instant::now() + http.remaining();
-            let text = secrets::read(aws, &common.secret, &session, &progress, deadline).await?;
-            let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
-            Ok::<V, Failure>(V::connect(settings, &json, desired, http, endpoint)?)
-        };
-        lifecycle::handle(event, connect).await
+/// Runs a job with the visited integration.
+struct Run<'a> {
+    job: Job<'a>,
+    aws: &'a AwsSdk,
+}
+
+impl<'a> Visit for Run<'a> {
+    type Output = crate::BoxFuture<'a, Outcome>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        Box::pin(run::<I>(self.job, self.aws))
     }
+}
+
+async fn run<V: Integration>(job: Job<'_>, aws: &AwsSdk) -> Outcome {
+    let Job {
+        request,
+        props,
+        common,
+        mark,
+        http,
+        progress,
+    } = job;
+    let settings = match V::settings(props) {
+        Ok(settings) => settings,
+        Err(e) => return Outcome::failed(answer_id_if_lost(&request.envelope), e.to_string()),
+    };
+    let event = Event::<V> {
+        request_type: request.request_type,
+        request_id: &request.envelope.request_id,
+        physical_id: request.envelope.physical_resource_id.as_deref(),
+        common,
+        settings,
+        desired: Desired {
+            identity: common.identity.clone(),
+            role_name: common.role_name.clone(),
+            stack: mark,
+            claims: None,
+        },
+        deadline: tokio::time::Instant::now() + http.remaining(),
+    };
+    let connect = |settings: V::Settings, desired: Desired| async move {
+        progress.set(format!("preparing to read the {} keys", V::KIND));
+        let session = format!("registrar-{}", common.identity.account);
+        let deadline = tokio::time::Instant::now() + http.remaining();
+        let text = secrets::read(aws, &common.secret, &session, &progress, deadline).await?;
+        let json = SecretJson::parse(&common.secret.arn, text, V::SECRET_SHAPE)?;
+        Ok::<V, Failure>(V::connect(settings, &json, desired, http)?)
+    };
+    lifecycle::handle(event, connect).await
 }
 
 impl Handler {
@@ -307,19 +316,18 @@ impl Handler {
             Ok(target) => target,
             Err(e) => return Outcome::failed(failed_id, e.to_string()),
         };
-        let settings = match Datadog::settings(props) {
-            Ok(settings) => settings,
+        let http = VendorHttp::new(
+            client,
+            target.vendor.display_name(),
+            budget.work_deadline - Duration::from_millis(300),
+            progress.clone(),
+        )
+        .redirected_to(self.config.vendor_endpoint.clone());
+        let lists = match target.vendor.visit(FetchLists { props, http }) {
+            Ok(Some(lists)) => lists,
+            Ok(None) => unreachable!("Target::parse accepts only vendors that publish lists"),
             Err(e) => return Outcome::failed(failed_id, e.to_string()),
         };
-        let base = match &self.config.vendor_endpoint {
-            Some(endpoint) => endpoint.as_str().to_owned(),
-            None => settings.site.api_base_url(),
-        };
-        let fetch_deadline = (tokio::time::Instant::now() + permission_lists::FETCH_BUDGET)
-            .min(budget.work_deadline - Duration::from_millis(300));
-        let http = VendorHttp::new(client, "Datadog", fetch_deadline, progress.clone());
-        let resource_collection = !settings.disable_resource_collection;
-        let lists = async move { permission_lists::fetch(&base, &http, resource_collection).await };
         let event = permissions::Event {
             request_type: request.request_type,
             request_id: &request.envelope.request_id,
@@ -328,6 +336,22 @@ impl Handler {
             progress,
         };
         permissions::handle(event, lists, aws).await
+    }
+}
+
+/// The permission lists of the visited integration, for a resource with these properties.
+struct FetchLists<'a> {
+    props: &'a Properties,
+    http: VendorHttp,
+}
+
+impl Visit for FetchLists<'_> {
+    type Output = Result<Option<crate::BoxFuture<'static, PermissionLists>>, PropertyError>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        let Some(fetch) = I::PERMISSION_LISTS else {
+            return Ok(None);
+        };
+        Ok(Some(fetch(&I::settings(self.props)?, self.http)))
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The flow of one event: [`handler`] parses it ([`cfn::request`]), runs the [`lifecycle`]
 //! rules under the [`cfn::guard`] with the properties ([`props`]), the keys ([`secrets`]) and the
-//! vendor's client ([`vendor`], over [`http`]), and delivers exactly one answer
+//! integration's client ([`integrations`], over [`http`]), and delivers exactly one answer
 //! ([`cfn::responder`]).
 
 pub mod aws;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod handler;
 pub mod http;
 pub mod identity;
+pub mod integrations;
 pub mod lifecycle;
 pub mod logging;
 pub mod permissions;
@@ -20,4 +21,7 @@ pub mod physical_id;
 pub mod progress;
 pub mod props;
 pub mod secrets;
-pub mod vendor;
+
+/// A boxed future that can be sent between threads: what the run-time dispatch to an
+/// integration ([`integrations::Visit`]) and the secret source hand back.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -29,10 +29,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cfn::{Outcome, RequestType};
+use crate::integrations::{Desired, Integration, Owner, Registration, Removal, VendorError};
 use crate::physical_id::{self, BindingRef, PhysicalId, RegistrationRef};
 use crate::props::{Common, OnConflict, OnDeleteError, Phase, PropertyError};
 use crate::secrets::SecretError;
-use crate::vendor::{Desired, Owner, Registration, Removal, Vendor, VendorError};
 
 /// Why an event failed, in words for the stack's events.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,7 @@ impl Failure {
 }
 
 /// Everything the rules need to know about one event.
-pub struct Event<'a, V: Vendor> {
+pub struct Event<'a, V: Integration> {
     pub request_type: RequestType,
     pub request_id: &'a str,
     /// The incoming PhysicalResourceId (Update, Delete).
@@ -83,7 +83,7 @@ const SWEEP_POLL: Duration = Duration::from_secs(2);
 /// when a vendor call is needed.
 pub async fn handle<V, C, F>(event: Event<'_, V>, connect: C) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -128,7 +128,7 @@ where
 
 /// The id a failed Create or Update answers with: a marker for a Create, so that the rollback's
 /// Delete touches nothing; the incoming id for an Update or Delete, so that nothing is replaced.
-fn failed_id<V: Vendor>(event: &Event<'_, V>) -> String {
+fn failed_id<V: Integration>(event: &Event<'_, V>) -> String {
     match (event.request_type, event.physical_id) {
         (RequestType::Update | RequestType::Delete, Some(id)) => id.to_owned(),
         _ => physical_id::create_failed(event.request_id),
@@ -139,7 +139,7 @@ fn failed_id<V: Vendor>(event: &Event<'_, V>) -> String {
 /// made one (or makes one within [`SWEEP_GRACE`]), and never fails the Delete.
 async fn sweep<V, C, F>(event: Event<'_, V>, connect: C, made_by: Option<String>) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -214,7 +214,7 @@ fn sweep_rule(registration: &Registration, marker_request: Option<&str>) -> Swee
 }
 
 /// Whether the registration lives where the event wants it (else an Update is a replacement).
-fn same_place<V: Vendor>(event: &Event<'_, V>, registration: &RegistrationRef) -> bool {
+fn same_place<V: Integration>(event: &Event<'_, V>, registration: &RegistrationRef) -> bool {
     registration.vendor == V::KIND
         && registration.location == V::location(&event.settings)
         && registration.partition == event.desired.identity.partition
@@ -223,7 +223,7 @@ fn same_place<V: Vendor>(event: &Event<'_, V>, registration: &RegistrationRef) -
 
 async fn create<V, C, F>(event: Event<'_, V>, connect: C) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -260,7 +260,7 @@ where
 }
 
 /// Makes sure the account has a registration this stack owns, per `OnConflict`.
-async fn ensure<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registration, Failure> {
+async fn ensure<V: Integration>(vendor: &V, event: &Event<'_, V>) -> Result<Registration, Failure> {
     if V::REFUSES_DUPLICATES {
         register_first(vendor, event).await
     } else {
@@ -270,7 +270,7 @@ async fn ensure<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registrat
 
 /// For vendors that refuse a second registration of an account: registers, and looks only
 /// when the vendor says the account is registered already or the answer was lost.
-async fn register_first<V: Vendor>(
+async fn register_first<V: Integration>(
     vendor: &V,
     event: &Event<'_, V>,
 ) -> Result<Registration, Failure> {
@@ -317,7 +317,10 @@ async fn register_first<V: Vendor>(
 
 /// For vendors that would register an account twice: looks first, registers only when there
 /// is nothing, and never registers again after a lost answer.
-async fn look_first<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Registration, Failure> {
+async fn look_first<V: Integration>(
+    vendor: &V,
+    event: &Event<'_, V>,
+) -> Result<Registration, Failure> {
     // Two rounds: a registration can appear (another writer) or vanish between calls.
     for _ in 0..2 {
         let existing = match vendor.find().await? {
@@ -347,7 +350,7 @@ async fn look_first<V: Vendor>(vendor: &V, event: &Event<'_, V>) -> Result<Regis
 /// Applies the rules to the account's registration: this stack's is brought to the desired
 /// settings, someone else's is a conflict or is adopted, one the vendor cannot make the desired
 /// one is a conflict. `None`: it vanished meanwhile.
-async fn settle<V: Vendor>(
+async fn settle<V: Integration>(
     vendor: &V,
     event: &Event<'_, V>,
     existing: Registration,
@@ -376,7 +379,7 @@ async fn settle<V: Vendor>(
     }
 }
 
-fn kept_changing<V: Vendor>(event: &Event<'_, V>) -> Failure {
+fn kept_changing<V: Integration>(event: &Event<'_, V>) -> Failure {
     Failure::Conflict(format!(
         "The {} registration of account {} kept changing while Registrar worked on it (someone else is changing it at the same time). Retry the stack operation.",
         V::KIND,
@@ -384,7 +387,7 @@ fn kept_changing<V: Vendor>(event: &Event<'_, V>) -> Failure {
     ))
 }
 
-fn conflict_reason<V: Vendor>(
+fn conflict_reason<V: Integration>(
     event: &Event<'_, V>,
     existing: &Registration,
     owner: &Owner,
@@ -411,7 +414,7 @@ async fn update_in_place<V, C, F>(
     connect: C,
 ) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -441,7 +444,7 @@ where
 
 async fn delete<V, C, F>(event: Event<'_, V>, registration: RegistrationRef, connect: C) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -455,21 +458,25 @@ where
 
 async fn unbind<V, C, F>(event: Event<'_, V>, binding: BindingRef, connect: C) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
     let registration = &binding.registration;
     let result = async {
         let vendor = connect(relocated(&event, registration)?, event.desired.clone()).await?;
-        Ok::<_, Failure>(vendor.unbind(&registration.id, &binding.scope).await?)
+        Ok::<_, Failure>(
+            vendor
+                .unbind(&registration.id, binding.scope.as_deref())
+                .await?,
+        )
     }
     .await;
     removal_outcome(&event, binding.to_string(), registration, result)
 }
 
 /// The settings pointed where the registration is, whatever the properties say now.
-fn relocated<V: Vendor>(
+fn relocated<V: Integration>(
     event: &Event<'_, V>,
     registration: &RegistrationRef,
 ) -> Result<V::Settings, Failure> {
@@ -483,7 +490,7 @@ fn relocated<V: Vendor>(
 }
 
 /// The answer to a Delete, per `OnDeleteError`.
-fn removal_outcome<V: Vendor>(
+fn removal_outcome<V: Integration>(
     event: &Event<'_, V>,
     incoming: String,
     registration: &RegistrationRef,
@@ -525,7 +532,7 @@ fn removal_outcome<V: Vendor>(
 
 async fn bind<V, C, F>(event: Event<'_, V>, registration_id: &str, connect: C) -> Outcome
 where
-    V: Vendor,
+    V: Integration,
     C: FnOnce(V::Settings, Desired) -> F,
     F: Future<Output = Result<V, Failure>>,
 {
@@ -545,7 +552,7 @@ where
                 && b.registration.account == identity.account
                 && b.registration.id == registration_id =>
         {
-            Some(b.scope)
+            b.scope
         }
         _ => None,
     };
@@ -582,7 +589,7 @@ where
     }
 }
 
-fn success<V: Vendor>(
+fn success<V: Integration>(
     event: &Event<'_, V>,
     location: String,
     registration: Registration,
@@ -612,15 +619,13 @@ mod tests {
 
     use std::sync::{Arc, Mutex};
 
-    use reqwest::Url;
-
     use super::*;
     use crate::cfn::Status;
     use crate::http::VendorHttp;
     use crate::identity::{AccountId, Identity, Partition};
+    use crate::integrations::{Kind, Registered, StackMark};
     use crate::props::Properties;
     use crate::secrets::{SecretError, SecretJson};
-    use crate::vendor::{StackMark, VendorKind};
 
     #[derive(Debug, Clone, PartialEq)]
     struct Stored {
@@ -678,8 +683,14 @@ mod tests {
         claims: Option<String>,
     }
 
-    impl Vendor for Memory {
-        const KIND: VendorKind = VendorKind::Datadog;
+    /// Memory plays Datadog's part in PhysicalResourceIds.
+    impl Registered for Memory {
+        const KIND: Kind = Kind::Datadog;
+    }
+
+    impl Integration for Memory {
+        const NAME: &'static str = "memory";
+        const DISPLAY_NAME: &'static str = "Memory";
         const SECRET_SHAPE: &'static str = "{}";
         const REFUSES_DUPLICATES: bool = true;
         type Settings = String;
@@ -701,7 +712,6 @@ mod tests {
             _: &SecretJson,
             _: Desired,
             _: VendorHttp,
-            _: Option<&Url>,
         ) -> Result<Self, SecretError> {
             unreachable!("tests connect through `connector`")
         }
@@ -781,7 +791,7 @@ mod tests {
             owner: s.owner.clone(),
             created_by: s.created_by.clone(),
             claimed_by: s.claimed_by.clone(),
-            unusable: s.unusable.then(|| crate::vendor::Unusable {
+            unusable: s.unusable.then(|| crate::integrations::Unusable {
                 how: "with access keys".into(),
                 remedy: "Remove it.".into(),
             }),
@@ -790,7 +800,6 @@ mod tests {
 
     fn common(on_conflict: OnConflict, on_delete_error: OnDeleteError) -> Common {
         Common {
-            vendor: VendorKind::Datadog,
             secret: crate::secrets::SecretRef::parse(
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
                 None,
@@ -838,7 +847,6 @@ mod tests {
                     region: "us-east-1".into(),
                     stack_name: "s".into(),
                 },
-                request_id: request_id.to_owned(),
                 claims: None,
             },
             deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(30),

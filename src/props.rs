@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 
 use crate::identity::{AccountId, Identity, Partition, StackArn};
 use crate::secrets::SecretRef;
-use crate::vendor::VendorKind;
 
 /// A property that is missing or has a value Registrar cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,22 +170,6 @@ impl Phase {
     }
 }
 
-/// `Vendor`: required.
-pub fn vendor(props: &Properties) -> Result<VendorKind, PropertyError> {
-    let vendor = props.choice(
-        "Vendor",
-        &[
-            ("datadog", Some(VendorKind::Datadog)),
-            ("dynatrace", Some(VendorKind::Dynatrace)),
-        ],
-        None,
-    )?;
-    vendor.ok_or_else(|| PropertyError::Missing {
-        name: "Vendor",
-        expected: "datadog or dynatrace".into(),
-    })
-}
-
 /// `RoleName`: the IAM role the vendor assumes.
 pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
     let role_name = props.required("RoleName", "the name of the IAM role the vendor assumes")?;
@@ -247,10 +230,10 @@ pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyErro
     )
 }
 
-/// The properties every vendor shares.
+/// The properties every vendor shares (the vendor itself is
+/// [`crate::integrations::Kind::from_properties`]).
 #[derive(Debug, Clone)]
 pub struct Common {
-    pub vendor: VendorKind,
     pub secret: SecretRef,
     pub role_name: String,
     pub identity: Identity,
@@ -262,7 +245,6 @@ pub struct Common {
 impl Common {
     /// Reads the shared properties; the account and partition default to the stack's.
     pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Common, PropertyError> {
-        let vendor = vendor(props)?;
         let secret_arn = props.required(
             "SecretArn",
             "the full ARN of the Secrets Manager secret that holds the vendor's keys",
@@ -280,7 +262,6 @@ impl Common {
         let phase = Phase::parse(props)?;
         Ok(Common {
             phase,
-            vendor,
             secret,
             role_name,
             identity,
@@ -343,7 +324,6 @@ mod tests {
     #[test]
     fn defaults_come_from_the_stack() {
         let common = Common::parse(&props(minimal()), Some(&stack())).unwrap();
-        assert_eq!(common.vendor, VendorKind::Datadog);
         assert_eq!(common.identity.account.as_str(), "111122223333");
         assert_eq!(common.identity.partition, Partition::Aws);
         assert_eq!(common.on_conflict, OnConflict::Fail);
@@ -410,12 +390,8 @@ mod tests {
             "{err}"
         );
 
-        let mut v = minimal();
-        v["Vendor"] = json!("newrelic");
-        let err = Common::parse(&props(v), Some(&stack()))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("datadog or dynatrace"), "{err}");
+        // The Vendor property's message comes from the registry: see
+        // `integrations::tests::the_vendor_property_is_read_through_the_registry`.
     }
 
     #[test]
@@ -435,12 +411,11 @@ mod tests {
 }
 
 #[cfg(test)]
-mod fuzz {
-    //! Any properties: parsing never panics, and a failure always names a property.
+pub(crate) mod fuzz {
+    //! Any properties: parsing never panics, and a failure always names a property. The
+    //! generator is shared with the integrations' settings (`integrations::fuzz`).
 
     use super::*;
-    use crate::vendor::Vendor;
-    use crate::vendor::datadog::Datadog;
     use proptest::prelude::*;
 
     fn value() -> impl Strategy<Value = Value> {
@@ -473,22 +448,26 @@ mod fuzz {
             "CloudSecurityPostureManagement",
             "Phase",
             "RegistrationId",
+            "EnvironmentUrl",
+            "MonitoringConfigId",
             "ServiceToken",
             "Other",
         ])
         .prop_map(str::to_owned)
     }
 
+    /// Arbitrary properties, biased towards the names Registrar reads.
+    pub(crate) fn properties() -> impl Strategy<Value = Properties> {
+        prop::collection::btree_map(key(), value(), 0..12)
+            .prop_map(|map| Properties::new(map.into_iter().collect()))
+    }
+
     proptest! {
         #[test]
-        fn arbitrary_properties_never_panic(map in prop::collection::btree_map(key(), value(), 0..12)) {
-            let props = Properties::new(map.into_iter().collect());
+        fn arbitrary_properties_never_panic(props in properties()) {
             let stack = StackArn::parse("arn:aws:cloudformation:us-east-1:123456789012:stack/s/g");
             if let Err(e) = Common::parse(&props, stack.as_ref()) {
                 prop_assert!(e.to_string().starts_with("The "), "{e}");
-            }
-            if let Err(e) = Datadog::settings(&props) {
-                prop_assert!(e.to_string().contains(" property "), "{e}");
             }
         }
     }

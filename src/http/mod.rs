@@ -1,15 +1,18 @@
-//! HTTP: the process's one client, and the one retry policy for vendor calls.
+//! HTTP: the process's one client, the one retry policy for vendor calls ([`VendorHttp`]),
+//! and what every vendor API shares ([`Api`]).
 //!
 //! One reqwest client serves every call an event makes: the vendor's API, the answer to the
 //! `ResponseURL`, and, through the AWS SDK's pluggable HTTP client ([`crate::aws`]), Secrets
 //! Manager, STS and IAM. It is built on the first event, with one TLS configuration whose trust
 //! roots are loaded once ([`tls`]); warm invocations reuse it and its connections.
 
+mod api;
 mod retry;
 mod tls;
 
 use std::time::Duration;
 
+pub use api::{Api, Dialect, VendorError};
 pub use retry::{Answer, GaveUp, VendorHttp};
 
 /// How long a connection may take to open, for every call (the AWS SDK is configured with the

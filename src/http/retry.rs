@@ -11,6 +11,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Url};
 use tokio::time::Instant;
 
+use super::api::{Api, Dialect};
 use crate::backoff::{Backoff, random_up_to};
 use crate::progress::Progress;
 
@@ -36,13 +37,15 @@ pub struct GaveUp {
     pub elapsed: Duration,
 }
 
-/// Sends vendor calls under the retry policy.
+/// Sends vendor calls under the retry policy, until the event's deadline.
 #[derive(Clone)]
 pub struct VendorHttp {
     client: reqwest::Client,
     vendor: &'static str,
     deadline: Instant,
     progress: Progress,
+    /// `REGISTRAR_VENDOR_ENDPOINT`: the base URL that replaces the vendor's.
+    endpoint: Option<Url>,
 }
 
 impl VendorHttp {
@@ -57,7 +60,30 @@ impl VendorHttp {
             vendor,
             deadline,
             progress,
+            endpoint: None,
         }
+    }
+
+    /// The same, with every vendor call sent to `endpoint` instead of the vendor's own base
+    /// URL (the function's `REGISTRAR_VENDOR_ENDPOINT`: sandboxes, tests, proxies).
+    pub fn redirected_to(self, endpoint: Option<Url>) -> VendorHttp {
+        VendorHttp { endpoint, ..self }
+    }
+
+    /// The same, with a deadline no later than `budget` from now.
+    pub fn within(self, budget: Duration) -> VendorHttp {
+        let deadline = self.deadline.min(Instant::now() + budget);
+        VendorHttp { deadline, ..self }
+    }
+
+    /// The vendor's API at `default_base` (or the endpoint that replaces it), called as
+    /// `dialect` says.
+    pub fn api(self, default_base: &str, dialect: Dialect) -> Api {
+        let base = match &self.endpoint {
+            Some(endpoint) => endpoint.as_str().to_owned(),
+            None => default_base.to_owned(),
+        };
+        Api::new(self, &base, dialect)
     }
 
     /// The vendor's display name (`Datadog`, `Dynatrace`).

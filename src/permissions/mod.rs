@@ -28,46 +28,19 @@ use std::future::Future;
 use crate::aws::AwsSdk;
 use crate::cfn::{Outcome, RequestType};
 use crate::identity::{Identity, StackArn};
+use crate::integrations::{Kind, PermissionLists};
 use crate::physical_id::{self, PermissionsRef, PhysicalId};
 use crate::progress::Progress;
 use crate::props::{self, OnDeleteError, Properties, PropertyError};
-use crate::vendor::VendorKind;
 
 use self::iam::{IamError, RoleIam};
 use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
-
-/// The permission lists to attach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lists {
-    pub standard: Vec<String>,
-    /// Chunks, one managed policy each; empty when resource collection is off.
-    pub resource_collection: Vec<Vec<String>>,
-    pub source: Source,
-}
-
-/// Where the lists came from (`Data.PermissionsSource`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The vendor's endpoints answered.
-    Vendor(VendorKind),
-    /// At least one list is the copy bundled with this release, taken on `taken`.
-    Bundled { taken: String },
-}
-
-impl Source {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Source::Vendor(vendor) => vendor.as_str(),
-            Source::Bundled { .. } => "bundled",
-        }
-    }
-}
 
 /// The step's properties: the role, its account and partition, and `OnDeleteError`. The
 /// vendor's own settings (Datadog's site and resource collection) are read by the vendor.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub vendor: VendorKind,
+    pub vendor: Kind,
     pub role_name: String,
     pub identity: Identity,
     pub on_delete_error: OnDeleteError,
@@ -76,14 +49,20 @@ pub struct Target {
 impl Target {
     /// Reads the properties; no `SecretArn`: the step reads no secret.
     pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Target, PropertyError> {
-        let vendor = props::vendor(props)?;
-        if vendor != VendorKind::Datadog {
+        let vendor = Kind::from_properties(props)?;
+        if !vendor.publishes_permissions() {
+            let publishers: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| k.publishes_permissions())
+                .map(|k| k.display_name())
+                .collect();
             return Err(PropertyError::Invalid {
                 name: "Phase",
                 value: "role-permissions".into(),
                 expected: format!(
-                    "registration or role-binding with Vendor {}: only Datadog publishes permission lists for its role; the template gives the {} role its permissions",
+                    "registration or role-binding with Vendor {}: only {} publishes permission lists for its role; the template gives the {} role its permissions",
                     vendor.as_str(),
+                    props::one_of(publishers.into_iter()),
                     vendor
                 ),
             });
@@ -134,7 +113,11 @@ pub struct Event<'a> {
 }
 
 /// Applies the rules; `lists` is awaited only when permissions are to be written.
-pub async fn handle(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
+pub async fn handle(
+    event: Event<'_>,
+    lists: impl Future<Output = PermissionLists>,
+    aws: &AwsSdk,
+) -> Outcome {
     let incoming = event.physical_id.map(PhysicalId::parse);
     match (event.request_type, incoming) {
         (RequestType::Delete, Some(PhysicalId::Permissions(reference))) => {
@@ -175,7 +158,11 @@ async fn role_iam(aws: &AwsSdk, reference: &PermissionsRef) -> RoleIam {
     )
 }
 
-async fn attach(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
+async fn attach(
+    event: Event<'_>,
+    lists: impl Future<Output = PermissionLists>,
+    aws: &AwsSdk,
+) -> Outcome {
     let reference = event.target.reference();
     let vendor = reference.vendor;
     event.progress.set(format!(
@@ -253,7 +240,7 @@ async fn attach(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsS
 }
 
 /// Removes every policy of ours from the role.
-async fn remove(iam: &RoleIam, vendor: VendorKind, progress: &Progress) -> Result<(), IamError> {
+async fn remove(iam: &RoleIam, vendor: Kind, progress: &Progress) -> Result<(), IamError> {
     progress.set(format!(
         "removing {vendor}'s permissions from role {} (IAM)",
         iam.role()
@@ -266,7 +253,7 @@ async fn remove(iam: &RoleIam, vendor: VendorKind, progress: &Progress) -> Resul
 /// Detaches and deletes the managed policies of ours on the role that `keep` does not name.
 async fn remove_managed_except(
     iam: &RoleIam,
-    vendor: VendorKind,
+    vendor: Kind,
     keep: &[&str],
     progress: &Progress,
 ) -> Result<(), IamError> {
@@ -283,7 +270,7 @@ async fn remove_managed_except(
 }
 
 /// The lists without any action that reads data or secrets; each one dropped is logged.
-pub fn refuse_data_reading(lists: Lists) -> Lists {
+pub fn refuse_data_reading(lists: PermissionLists) -> PermissionLists {
     let keep = |action: &String| match deny::reads_data(action) {
         Some(covered) => {
             tracing::warn!(action = %action, reads = covered, "refusing an action of the vendor's permission list: it reads data or secrets");
@@ -291,7 +278,7 @@ pub fn refuse_data_reading(lists: Lists) -> Lists {
         }
         None => true,
     };
-    Lists {
+    PermissionLists {
         standard: lists.standard.into_iter().filter(keep).collect(),
         resource_collection: lists
             .resource_collection
@@ -336,10 +323,11 @@ fn removal_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::ListSource;
 
     #[test]
     fn data_reading_actions_never_reach_the_role() {
-        let lists = Lists {
+        let lists = PermissionLists {
             standard: vec![
                 "ec2:Describe*".into(),
                 "s3:Get*".into(),
@@ -349,7 +337,7 @@ mod tests {
                 vec!["kms:Decrypt".into()],
                 vec!["dynamodb:*".into(), "rds:List*".into()],
             ],
-            source: Source::Vendor(VendorKind::Datadog),
+            source: ListSource::Vendor(Kind::Datadog),
         };
         let kept = refuse_data_reading(lists);
         assert_eq!(kept.standard, ["ec2:Describe*", "s3:GetBucketTagging"]);

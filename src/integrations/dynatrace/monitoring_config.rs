@@ -19,16 +19,16 @@
 //! settle delay, repairing until the deadline).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::{ATTEMPT_ALLOWANCE, Dynatrace, EXTENSION, VENDOR, WithHint};
+use super::{ATTEMPT_ALLOWANCE, Dynatrace, EXTENSION, VENDOR};
 use crate::backoff::{Backoff, random_up_to};
 use crate::http::GaveUp;
-use crate::vendor::{Removal, VendorError};
+use crate::integrations::{Removal, VendorError};
 
 pub(super) const MONITORING_CONFIGS_PATH: &str =
     "/platform/extensions/v2/extensions/com.dynatrace.extension.da-aws/monitoring-configurations";
@@ -49,7 +49,7 @@ pub(super) const ACCOUNT_CONFIG_ATTRIBUTE: &str = "AccountMonitoringConfigId";
 /// The monitoring configuration a role binding answers for: the scope in its PhysicalResourceId.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum BindingScope {
-    /// None: the connection is bound to its role, no configuration is touched (`-`).
+    /// None: the connection is bound to its role, no configuration is touched.
     Nothing,
     /// The account's own configuration (`own~<id>`), which the binding's Delete deletes.
     Own(String),
@@ -58,61 +58,149 @@ pub(super) enum BindingScope {
 }
 
 impl BindingScope {
-    pub(super) fn parse(text: &str) -> BindingScope {
-        match text {
-            "-" | "" => BindingScope::Nothing,
-            _ => match text.strip_prefix(OWN_PREFIX) {
+    /// The scope of a binding's PhysicalResourceId (`None`: it has none).
+    pub(super) fn parse(scope: Option<&str>) -> BindingScope {
+        match scope {
+            None | Some("") => BindingScope::Nothing,
+            Some(text) => match text.strip_prefix(OWN_PREFIX) {
                 Some(id) if !id.is_empty() => BindingScope::Own(id.to_owned()),
                 _ => BindingScope::Shared(text.to_owned()),
             },
         }
     }
+
+    /// The scope to write into the binding's PhysicalResourceId.
+    pub(super) fn into_scope(self) -> Option<String> {
+        match self {
+            BindingScope::Nothing => None,
+            BindingScope::Own(id) => Some(format!("{OWN_PREFIX}{id}")),
+            BindingScope::Shared(id) => Some(id),
+        }
+    }
 }
 
-impl fmt::Display for BindingScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// A monitoring configuration, as GET and the list answer it.
+#[derive(Debug, Clone, Deserialize)]
+struct MonitoringConfig {
+    #[serde(rename = "objectId", default)]
+    object_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    value: ConfigValue,
+}
+
+/// A configuration's `value`. Registrar writes the description and, under `aws`, the
+/// credentials and the deployment scope; every other field (of the value, of `aws` and of each
+/// credential) is kept as it was read: the configuration is the user's to customise.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ConfigValue {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aws: Option<AwsSection>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct AwsSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credentials: Option<Vec<Credential>>,
+    #[serde(
+        rename = "deploymentScope",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    deployment_scope: Option<String>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// One entry of `value.aws.credentials`: a connection the configuration polls with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Credential {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(
+        rename = "connectionId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    connection_id: Option<String>,
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// A page of the configurations list; the documented key of the next page is
+/// `next-page-key` (the settings API's spelling, `nextPageKey`, is read too).
+#[derive(Debug, Deserialize)]
+struct ConfigPage {
+    items: Vec<MonitoringConfig>,
+    #[serde(rename = "next-page-key", alias = "nextPageKey", default)]
+    next_page_key: Option<String>,
+}
+
+/// The body of a POST: the new configuration.
+#[derive(Debug, Serialize)]
+struct NewConfig<'a> {
+    scope: &'a str,
+    value: &'a ConfigValue,
+}
+
+/// The body of a PUT: the whole value (the documented PUT overwrites).
+#[derive(Debug, Serialize)]
+struct Overwrite<'a> {
+    value: &'a ConfigValue,
+}
+
+/// The answer to a POST: the new object, or a list holding it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Created {
+    One(ObjectId),
+    Listed(Vec<ObjectId>),
+}
+
+#[derive(Debug, Deserialize)]
+struct ObjectId {
+    #[serde(rename = "objectId", default)]
+    object_id: Option<String>,
+}
+
+impl Created {
+    fn object_id(self) -> Option<String> {
         match self {
-            BindingScope::Nothing => f.write_str("-"),
-            BindingScope::Own(id) => write!(f, "{OWN_PREFIX}{id}"),
-            BindingScope::Shared(id) => f.write_str(id),
+            Created::One(object) => object.object_id,
+            Created::Listed(objects) => objects.into_iter().next()?.object_id,
         }
     }
 }
 
 /// The credential entry naming this account's connection, as Dynatrace's own tooling writes it.
-fn credential(connection: &str, account: &str, description: &str) -> Value {
-    json!({
-        "description": description,
-        "enabled": true,
-        "connectionId": connection,
-        "accountId": account,
-    })
+fn credential(connection: &str, account: &str, description: &str) -> Credential {
+    Credential {
+        description: Some(description.to_owned()),
+        enabled: Some(true),
+        connection_id: Some(connection.to_owned()),
+        account_id: Some(account.to_owned()),
+        other: Map::new(),
+    }
 }
 
 /// The value of the account's own configuration: the template's value with this account's
 /// connection as the only credential, `description` (the display name) this stack's connection
 /// name, and the single-account deployment scope.
-fn own_value(
-    template: &Value,
-    connection: &str,
-    account: &str,
-    name: &str,
-) -> Result<Value, &'static str> {
+fn own_value(template: &ConfigValue, connection: &str, account: &str, name: &str) -> ConfigValue {
     let mut value = template.clone();
-    let object = value
-        .as_object_mut()
-        .ok_or("the template's value is not an object")?;
-    object.insert("description".into(), json!(name));
-    let aws = object.entry("aws").or_insert_with(|| json!({}));
-    let aws = aws
-        .as_object_mut()
-        .ok_or("the template's value.aws is not an object")?;
-    aws.insert(
-        "credentials".into(),
-        json!([credential(connection, account, name)]),
-    );
-    aws.insert("deploymentScope".into(), json!("SINGLE_ACCOUNT"));
-    Ok(value)
+    value.description = Some(name.to_owned());
+    let aws = value.aws.get_or_insert_with(AwsSection::default);
+    aws.credentials = Some(vec![credential(connection, account, name)]);
+    aws.deployment_scope = Some("SINGLE_ACCOUNT".to_owned());
+    value
 }
 
 /// What a binding does to a configuration's `value.aws.credentials`.
@@ -126,90 +214,75 @@ enum Membership {
 
 /// The configuration's value with `membership` applied (`Attach`: exactly one entry whose
 /// `connectionId` is `connection`, enabled, for `account`; `Detach`: none), every other entry
-/// untouched and in place; `Ok(None)` when it already is so.
+/// untouched and in place; `None` when it already is so.
 fn edit_credentials(
-    value: &Value,
+    value: &ConfigValue,
     membership: Membership,
     connection: &str,
     account: &str,
     description: &str,
-) -> Result<Option<Value>, &'static str> {
+) -> Option<ConfigValue> {
     let mut edited = value.clone();
-    let object = edited
-        .as_object_mut()
-        .ok_or("the configuration's value is not an object")?;
-    if membership == Membership::Detach && !object.contains_key("aws") {
-        return Ok(None);
+    if membership == Membership::Detach && edited.aws.is_none() {
+        return None;
     }
-    let aws = object.entry("aws").or_insert_with(|| json!({}));
-    let aws = aws
-        .as_object_mut()
-        .ok_or("the configuration's value.aws is not an object")?;
-    let credentials = aws.entry("credentials").or_insert_with(|| json!([]));
-    if credentials.is_null() {
-        *credentials = json!([]);
-    }
-    let credentials = credentials
-        .as_array_mut()
-        .ok_or("the configuration's value.aws.credentials is not a list")?;
-    let is_ours = |c: &Value| c.get("connectionId").and_then(Value::as_str) == Some(connection);
+    let aws = edited.aws.get_or_insert_with(AwsSection::default);
+    let credentials = aws.credentials.get_or_insert_with(Vec::new);
+    let is_ours = |c: &Credential| c.connection_id.as_deref() == Some(connection);
     let positions: Vec<usize> = (0..credentials.len())
         .filter(|&i| is_ours(&credentials[i]))
         .collect();
     match membership {
         Membership::Detach => {
             if positions.is_empty() {
-                return Ok(None);
+                return None;
             }
             credentials.retain(|c| !is_ours(c));
         }
         Membership::Attach => {
-            let satisfied = |c: &Value| {
-                c.get("enabled") == Some(&Value::Bool(true))
-                    && c.get("accountId").and_then(Value::as_str) == Some(account)
+            let satisfied = |c: &Credential| {
+                c.enabled == Some(true) && c.account_id.as_deref() == Some(account)
             };
             if let [only] = positions[..]
                 && satisfied(&credentials[only])
             {
-                return Ok(None);
+                return None;
             }
             let mut entry = positions
                 .first()
-                .and_then(|&i| credentials[i].as_object().cloned())
+                .map(|&i| credentials[i].clone())
                 .unwrap_or_default();
             entry
-                .entry("description")
-                .or_insert_with(|| json!(description));
-            entry.insert("enabled".into(), json!(true));
-            entry.insert("connectionId".into(), json!(connection));
-            entry.insert("accountId".into(), json!(account));
+                .description
+                .get_or_insert_with(|| description.to_owned());
+            entry.enabled = Some(true);
+            entry.connection_id = Some(connection.to_owned());
+            entry.account_id = Some(account.to_owned());
             match positions.first() {
                 Some(&first) => {
-                    credentials[first] = Value::Object(entry);
+                    credentials[first] = entry;
                     let mut index = 0;
                     credentials.retain(|c| {
                         index += 1;
                         index - 1 == first || !is_ours(c)
                     });
                 }
-                None => credentials.push(Value::Object(entry)),
+                None => credentials.push(entry),
             }
         }
     }
-    Ok(Some(edited))
+    Some(edited)
 }
 
 /// The connection ids of a configuration's credentials.
-fn connections_of(config: &Value) -> Vec<&str> {
+fn connections_of(config: &MonitoringConfig) -> Vec<&str> {
     config
-        .pointer("/value/aws/credentials")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| c.get("connectionId").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
+        .value
+        .aws
+        .iter()
+        .flat_map(|aws| aws.credentials.iter().flatten())
+        .filter_map(|c| c.connection_id.as_deref())
+        .collect()
 }
 
 /// Where a connection already is, among the environment's configurations.
@@ -234,14 +307,14 @@ impl Dynatrace {
         connection: &str,
         previous: Option<&str>,
     ) -> Result<(BindingScope, BTreeMap<String, String>), VendorError> {
-        let previous = previous.map(BindingScope::parse);
+        let previous = BindingScope::parse(previous);
         // A connection is paired with one configuration: leave an earlier release's shared
         // one before the account gets its own.
-        if let Some(BindingScope::Shared(shared)) = &previous {
+        if let BindingScope::Shared(shared) = &previous {
             self.leave_shared(shared, connection).await?;
         }
         let mut own = match previous {
-            Some(BindingScope::Own(id)) => self.ensure_own(&id, connection).await?.then_some(id),
+            BindingScope::Own(id) => self.ensure_own(&id, connection).await?.then_some(id),
             _ => None,
         };
         if own.is_none()
@@ -300,22 +373,17 @@ impl Dynatrace {
             );
             return Ok(false);
         };
-        let call = "GET monitoring configuration";
-        let value = config
-            .get("value")
-            .ok_or_else(|| self.unreadable(call, "no value"))?;
         let edited = edit_credentials(
-            value,
+            &config.value,
             Membership::Attach,
             connection,
             self.desired.identity.account.as_str(),
             &self.name,
-        )
-        .map_err(|why| self.unreadable(call, why))?;
+        );
         match edited {
             None => Ok(true),
             // Only this stack writes its own configuration: a plain overwrite is safe.
-            Some(edited) => self.put_config(id, edited).await,
+            Some(edited) => self.put_config(id, &edited).await,
         }
     }
 
@@ -348,23 +416,26 @@ impl Dynatrace {
                     self.settings.environment_host
                 )));
         };
-        let template_value = template_config
-            .get("value")
-            .ok_or_else(|| self.unreadable(call, "no value"))?;
         let scope = template_config
-            .get("scope")
-            .and_then(Value::as_str)
+            .scope
+            .as_deref()
             .filter(|s| !s.is_empty())
             .unwrap_or(DEFAULT_SCOPE);
         let value = own_value(
-            template_value,
+            &template_config.value,
             connection,
             self.desired.identity.account.as_str(),
             &self.name,
-        )
-        .map_err(|why| self.unreadable(call, why))?;
-        let body = json!({"scope": scope, "value": value});
-        let id = self.post_own(body, connection).await?;
+        );
+        let id = self
+            .post_own(
+                &NewConfig {
+                    scope,
+                    value: &value,
+                },
+                connection,
+            )
+            .await?;
         tracing::info!(config = %id, template, connection, "made the account's own monitoring configuration from the template");
         Ok(id)
     }
@@ -372,30 +443,26 @@ impl Dynatrace {
     /// POSTs the account's own configuration until it is made, and its id. A POST is sent
     /// again only after looking whether the previous one made the configuration anyway (its
     /// answer lost, or a 5xx after the work was done), so the connection never gets two.
-    async fn post_own(&self, body: Value, connection: &str) -> Result<String, VendorError> {
+    async fn post_own(
+        &self,
+        body: &NewConfig<'_>,
+        connection: &str,
+    ) -> Result<String, VendorError> {
         let call = "POST monitoring configuration";
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let last = match self
-                .call_once(
-                    Method::POST,
-                    self.url(MONITORING_CONFIGS_PATH),
-                    Some(body.clone()),
-                )
-                .await
-            {
+            let url = self.api.url(MONITORING_CONFIGS_PATH);
+            let last = match self.api.send_once(Method::POST, url, Some(body)).await {
                 Ok(answer) if (200..300).contains(&answer.status) => {
-                    let created = self.json(&answer, call)?;
+                    let created: Created = self.api.read(&answer, call)?;
                     return created
-                        .get("objectId")
-                        .or_else(|| created.get(0).and_then(|item| item.get("objectId")))
-                        .and_then(Value::as_str)
+                        .object_id()
                         .filter(|id| !id.is_empty() && !id.contains(':') && !id.contains('~'))
-                        .map(str::to_owned)
                         .ok_or_else(|| {
-                            self.unreadable(call, "no usable objectId for the new configuration")
+                            self.api
+                                .unreadable(call, "no usable objectId for the new configuration")
                         });
                 }
                 Ok(answer) if answer.status == 429 || answer.status >= 500 => {
@@ -410,7 +477,7 @@ impl Dynatrace {
                 return Ok(id);
             }
             let wait = backoff.next_delay();
-            if self.http.remaining() < wait + ATTEMPT_ALLOWANCE {
+            if self.api.http().remaining() < wait + ATTEMPT_ALLOWANCE {
                 return Err(VendorError::GaveUp(GaveUp {
                     vendor: VENDOR,
                     call: call.to_owned(),
@@ -427,28 +494,23 @@ impl Dynatrace {
     /// Which configuration holds connection `connection`, if any.
     async fn paired(&self, connection: &str) -> Result<Paired, VendorError> {
         let call = "GET monitoring configurations";
-        let mut url = self.url(MONITORING_CONFIGS_PATH);
+        let mut url = self.api.url(MONITORING_CONFIGS_PATH);
         url.query_pairs_mut().append_pair("page-size", PAGE_SIZE);
         for _ in 0..MAX_PAGES {
-            let answer = self.call(Method::GET, url.clone(), None).await?;
+            let answer = self.api.send(Method::GET, url.clone(), None::<&()>).await?;
             if answer.status != 200 {
                 return Err(self.refused(call, &answer));
             }
-            let body = self.json(&answer, call)?;
-            let items = body
-                .get("items")
-                .and_then(Value::as_array)
-                .ok_or_else(|| self.unreadable(call, "no items list"))?;
-            for config in items {
+            let page: ConfigPage = self.api.read(&answer, call)?;
+            for config in &page.items {
                 let connections = connections_of(config);
                 if !connections.contains(&connection) {
                     continue;
                 }
-                let id = config
-                    .get("objectId")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| self.unreadable(call, "a configuration without objectId"))?
-                    .to_owned();
+                let id = config.object_id.clone().ok_or_else(|| {
+                    self.api
+                        .unreadable(call, "a configuration without objectId")
+                })?;
                 let others = connections.iter().filter(|c| **c != connection).count();
                 return Ok(if others == 0 {
                     Paired::Alone(id)
@@ -456,20 +518,15 @@ impl Dynatrace {
                     Paired::Shared { id, others }
                 });
             }
-            // The documented field is next-page-key; accept the settings API's spelling too.
-            let next = ["nextPageKey", "next-page-key"]
-                .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
-                .filter(|k| !k.is_empty());
-            match next {
+            match page.next_page_key.filter(|k| !k.is_empty()) {
                 Some(key) => {
-                    url = self.url(MONITORING_CONFIGS_PATH);
-                    url.query_pairs_mut().append_pair("page-key", key);
+                    url = self.api.url(MONITORING_CONFIGS_PATH);
+                    url.query_pairs_mut().append_pair("page-key", &key);
                 }
                 None => return Ok(Paired::Nowhere),
             }
         }
-        Err(self.unreadable(
+        Err(self.api.unreadable(
             call,
             &format!("more than {MAX_PAGES} pages of configurations"),
         ))
@@ -478,13 +535,8 @@ impl Dynatrace {
     /// Deletes the account's own configuration `id`; Dynatrace then removes its connection.
     async fn delete_own(&self, id: &str) -> Result<Removal, VendorError> {
         let call = "DELETE monitoring configuration";
-        let answer = self
-            .call(
-                Method::DELETE,
-                self.object_url(MONITORING_CONFIGS_PATH, id),
-                None,
-            )
-            .await?;
+        let url = self.api.object_url(MONITORING_CONFIGS_PATH, id);
+        let answer = self.api.send(Method::DELETE, url, None::<&()>).await?;
         match answer.status {
             200 | 204 => {
                 tracing::info!(
@@ -505,7 +557,6 @@ impl Dynatrace {
     /// wrote. Another writer can still put the entry back after that check; see
     /// docs/dynatrace-api.md, "Leaving a shared configuration".
     async fn leave_shared(&self, id: &str, connection: &str) -> Result<bool, VendorError> {
-        let call = "GET monitoring configuration";
         let account = self.desired.identity.account.as_str();
         let mut writes = 0u32;
         loop {
@@ -513,12 +564,13 @@ impl Dynatrace {
                 // Leaving a configuration that no longer exists leaves nothing behind.
                 return Ok(writes > 0);
             };
-            let value = config
-                .get("value")
-                .ok_or_else(|| self.unreadable(call, "no value"))?;
-            let edited =
-                edit_credentials(value, Membership::Detach, connection, account, &self.name)
-                    .map_err(|why| self.unreadable(call, why))?;
+            let edited = edit_credentials(
+                &config.value,
+                Membership::Detach,
+                connection,
+                account,
+                &self.name,
+            );
             // Every read after the first follows a write and a settle delay: absent then is
             // absent after the last write.
             let Some(edited) = edited else {
@@ -538,12 +590,12 @@ impl Dynatrace {
                     "another writer put the account back into the shared monitoring configuration; removing it again"
                 );
             }
-            if !self.put_config(id, edited).await? {
+            if !self.put_config(id, &edited).await? {
                 return Ok(writes > 0);
             }
             writes += 1;
             let settle = SETTLE + random_up_to(SETTLE_JITTER);
-            if self.http.remaining() < settle + ATTEMPT_ALLOWANCE {
+            if self.api.http().remaining() < settle + ATTEMPT_ALLOWANCE {
                 return Err(VendorError::GaveUp(GaveUp {
                     vendor: VENDOR,
                     call: "PUT monitoring configuration".to_owned(),
@@ -554,7 +606,7 @@ impl Dynatrace {
                     elapsed: Duration::ZERO,
                 }));
             }
-            self.http.report(format!(
+            self.api.http().report(format!(
                 "confirming that the account stays out of shared monitoring configuration {id}"
             ));
             tokio::time::sleep(settle).await;
@@ -562,17 +614,12 @@ impl Dynatrace {
     }
 
     /// The configuration `id` as GET returns it, or `None` if it does not exist.
-    async fn config(&self, id: &str) -> Result<Option<Value>, VendorError> {
+    async fn config(&self, id: &str) -> Result<Option<MonitoringConfig>, VendorError> {
         let call = "GET monitoring configuration";
-        let answer = self
-            .call(
-                Method::GET,
-                self.object_url(MONITORING_CONFIGS_PATH, id),
-                None,
-            )
-            .await?;
+        let url = self.api.object_url(MONITORING_CONFIGS_PATH, id);
+        let answer = self.api.send(Method::GET, url, None::<&()>).await?;
         match answer.status {
-            200 => Ok(Some(self.json(&answer, call)?)),
+            200 => Ok(Some(self.api.read(&answer, call)?)),
             404 => Ok(None),
             _ => Err(self.refused(call, &answer)),
         }
@@ -580,14 +627,12 @@ impl Dynatrace {
 
     /// Overwrites configuration `id` with `value` (the documented PUT: no token, no
     /// conflict check); `false` if the configuration is gone.
-    async fn put_config(&self, id: &str, value: Value) -> Result<bool, VendorError> {
+    async fn put_config(&self, id: &str, value: &ConfigValue) -> Result<bool, VendorError> {
         let call = "PUT monitoring configuration";
+        let url = self.api.object_url(MONITORING_CONFIGS_PATH, id);
         let answer = self
-            .call(
-                Method::PUT,
-                self.object_url(MONITORING_CONFIGS_PATH, id),
-                Some(json!({ "value": value })),
-            )
+            .api
+            .send(Method::PUT, url, Some(&Overwrite { value }))
             .await?;
         match answer.status {
             200 | 201 | 204 => Ok(true),
@@ -597,28 +642,72 @@ impl Dynatrace {
     }
 }
 
+/// The edits on JSON values, as the tests write them.
+#[cfg(test)]
+mod on_json {
+    use super::*;
+
+    pub(super) fn own_value(
+        template: &Value,
+        connection: &str,
+        account: &str,
+        name: &str,
+    ) -> Result<Value, String> {
+        let template: ConfigValue =
+            serde_json::from_value(template.clone()).map_err(|e| e.to_string())?;
+        let own = super::own_value(&template, connection, account, name);
+        Ok(serde_json::to_value(own).unwrap())
+    }
+
+    pub(super) fn edit_credentials(
+        value: &Value,
+        membership: Membership,
+        connection: &str,
+        account: &str,
+        description: &str,
+    ) -> Result<Option<Value>, String> {
+        let value: ConfigValue =
+            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        let edited = super::edit_credentials(&value, membership, connection, account, description);
+        Ok(edited.map(|v| serde_json::to_value(v).unwrap()))
+    }
+
+    pub(super) fn connections_of(config: &Value) -> Vec<String> {
+        serde_json::from_value::<MonitoringConfig>(config.clone())
+            .map(|config| {
+                super::connections_of(&config)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::on_json::{connections_of, edit_credentials, own_value};
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn binding_scopes_round_trip_and_read_earlier_releases() {
         for (text, scope) in [
-            ("-", BindingScope::Nothing),
+            (None, BindingScope::Nothing),
             (
-                "own~vu9U3hXa3q0AAAABACVleHQ6Y29t",
+                Some("own~vu9U3hXa3q0AAAABACVleHQ6Y29t"),
                 BindingScope::Own("vu9U3hXa3q0AAAABACVleHQ6Y29t".into()),
             ),
             (
-                "vu9U3hXa3q0AAAABACVleHQ6Y29t-_=",
+                Some("vu9U3hXa3q0AAAABACVleHQ6Y29t-_="),
                 BindingScope::Shared("vu9U3hXa3q0AAAABACVleHQ6Y29t-_=".into()),
             ),
         ] {
-            assert_eq!(BindingScope::parse(text), scope, "{text}");
-            assert_eq!(scope.to_string(), text);
+            assert_eq!(BindingScope::parse(text), scope, "{text:?}");
+            assert_eq!(scope.into_scope().as_deref(), text);
         }
         assert_eq!(
-            BindingScope::parse("own~"),
+            BindingScope::parse(Some("own~")),
             BindingScope::Shared("own~".into())
         );
     }
@@ -696,12 +785,14 @@ mod tests {
 
 #[cfg(test)]
 mod fuzz {
+    use super::on_json::{connections_of, edit_credentials, own_value};
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     proptest! {
         #[test]
-        fn credential_edits_converge(value in crate::vendor::dynatrace::fuzz::json()) {
+        fn credential_edits_converge(value in crate::integrations::dynatrace::answers::fuzz::json()) {
             for membership in [Membership::Attach, Membership::Detach] {
                 if let Ok(edited) = edit_credentials(&value, membership, "A", "111111111111", "d") {
                     let edited = edited.unwrap_or_else(|| value.clone());
@@ -715,7 +806,7 @@ mod fuzz {
         }
 
         #[test]
-        fn own_values_name_exactly_this_account(value in crate::vendor::dynatrace::fuzz::json()) {
+        fn own_values_name_exactly_this_account(value in crate::integrations::dynatrace::answers::fuzz::json()) {
             if let Ok(own) = own_value(&value, "A", "111111111111", "n") {
                 let config = json!({"value": own});
                 prop_assert_eq!(connections_of(&config), vec!["A"]);
@@ -725,8 +816,8 @@ mod fuzz {
 
         #[test]
         fn scopes_round_trip(text in "[!-~]{1,40}") {
-            let scope = BindingScope::parse(&text);
-            prop_assert_eq!(BindingScope::parse(&scope.to_string()), scope);
+            let scope = BindingScope::parse(Some(&text));
+            prop_assert_eq!(BindingScope::parse(scope.clone().into_scope().as_deref()), scope);
         }
     }
 }

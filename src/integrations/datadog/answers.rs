@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::Site;
+use super::site::Site;
 use crate::http::Answer;
 
 /// The application-key scope (Datadog permission) a call of the AWS-integration API needs.
