@@ -1,4 +1,5 @@
-//! The vendor's keys, read from Secrets Manager at the moment an event needs them.
+//! The vendor's keys, read at the moment an event needs them: through a [`SecretSource`],
+//! which in production is Secrets Manager ([`SecretsManager`]).
 //!
 //! The secret is read in its own region (parsed from its ARN), optionally after assuming
 //! `SecretRoleArn`. Throttling, 5xx, timeouts and broken connections are retried with backoff
@@ -9,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -17,6 +19,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+use crate::BoxFuture;
 use crate::aws::AwsSdk;
 use crate::backoff::Backoff;
 use crate::identity::{AccountId, Partition};
@@ -209,9 +212,46 @@ impl fmt::Debug for SecretJson {
     }
 }
 
+/// Where an event's keys come from.
+pub trait SecretSource: Send + Sync {
+    /// The text of `secret`, read before `deadline`; `session_name` names the role session if
+    /// a role is assumed first, and `progress` says which step is awaited.
+    fn read<'a>(
+        &'a self,
+        secret: &'a SecretRef,
+        session_name: &'a str,
+        progress: &'a Progress,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<SecretString, SecretError>>;
+}
+
+/// The keys in Secrets Manager: the secret read in its own region, after assuming
+/// `SecretRoleArn` when given, retried until the deadline.
+pub struct SecretsManager {
+    aws: Arc<AwsSdk>,
+}
+
+impl SecretsManager {
+    pub fn new(aws: Arc<AwsSdk>) -> SecretsManager {
+        SecretsManager { aws }
+    }
+}
+
+impl SecretSource for SecretsManager {
+    fn read<'a>(
+        &'a self,
+        secret: &'a SecretRef,
+        session_name: &'a str,
+        progress: &'a Progress,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<SecretString, SecretError>> {
+        Box::pin(read(&self.aws, secret, session_name, progress, deadline))
+    }
+}
+
 /// Reads the secret's text, assuming `SecretRoleArn` first when given; transient failures are
 /// retried until `deadline`. `progress` says which step it waits for.
-pub async fn read(
+async fn read(
     aws: &AwsSdk,
     secret: &SecretRef,
     session_name: &str,

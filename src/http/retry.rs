@@ -97,6 +97,11 @@ impl VendorHttp {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
+    /// The event's progress, which every call reports to.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
     /// Records what the vendor module waits for between calls, so an answer sent at the
     /// deadline says what took the time.
     pub fn report(&self, doing: impl Into<String>) {

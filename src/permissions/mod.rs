@@ -29,7 +29,7 @@ use crate::aws::AwsSdk;
 use crate::cfn::{Outcome, RequestType};
 use crate::identity::{Identity, StackArn};
 use crate::integrations::{Kind, PermissionLists};
-use crate::physical_id::{self, PermissionsRef, PhysicalId};
+use crate::physical_id::PermissionsRef;
 use crate::progress::Progress;
 use crate::props::{self, OnDeleteError, Properties, PropertyError};
 
@@ -75,7 +75,8 @@ impl Target {
         })
     }
 
-    fn reference(&self) -> PermissionsRef {
+    /// The id of the step's resource: the role it writes on.
+    pub fn reference(&self) -> PermissionsRef {
         PermissionsRef {
             vendor: self.vendor,
             partition: self.identity.partition,
@@ -85,67 +86,42 @@ impl Target {
     }
 }
 
-/// The id a Create of the step answers, whatever happens, when the request is one and its
-/// properties name a role (see the module doc).
-pub fn id_for(request: &crate::cfn::Request) -> Option<String> {
-    if request.request_type != RequestType::Create {
-        return None;
-    }
-    let props = Properties::new(request.properties.clone());
-    if !matches!(
-        props::Phase::parse(&props),
-        Ok(props::Phase::RolePermissions)
-    ) {
-        return None;
-    }
-    let stack = StackArn::parse(&request.envelope.stack_id);
-    let target = Target::parse(&props, stack.as_ref()).ok()?;
-    Some(target.reference().to_string())
-}
-
-/// One event of the step.
+/// A Create or Update of the step.
 pub struct Event<'a> {
     pub request_type: RequestType,
-    pub request_id: &'a str,
+    /// The incoming PhysicalResourceId (Update).
     pub physical_id: Option<&'a str>,
     pub target: Target,
     pub progress: Progress,
 }
 
-/// Applies the rules; `lists` is awaited only when permissions are to be written.
-pub async fn handle(
-    event: Event<'_>,
-    lists: impl Future<Output = PermissionLists>,
+/// Removes every policy of ours from the role `reference` names (a Delete of the step's id);
+/// what is gone is fine, and a permanent error follows `on_delete_error`.
+pub async fn remove(
+    reference: PermissionsRef,
+    on_delete_error: OnDeleteError,
     aws: &AwsSdk,
+    progress: &Progress,
 ) -> Outcome {
-    let incoming = event.physical_id.map(PhysicalId::parse);
-    match (event.request_type, incoming) {
-        (RequestType::Delete, Some(PhysicalId::Permissions(reference))) => {
-            let on_delete_error = event.target.on_delete_error;
-            let id = reference.to_string();
-            let iam = role_iam(aws, &reference).await;
-            removal_outcome(
-                id,
-                on_delete_error,
-                remove(&iam, reference.vendor, &event.progress).await,
-            )
-        }
-        (RequestType::Delete, _) => {
-            // An id this step never answered with success: a Create that failed after writing
-            // (its unconfirmed marker), or one CloudFormation gave up on. Whatever it wrote is
-            // named after the role in the properties; the handler never fails this Delete.
-            let id = event
-                .physical_id
-                .map(str::to_owned)
-                .unwrap_or_else(|| physical_id::create_failed(event.request_id));
-            let reference = event.target.reference();
-            let iam = role_iam(aws, &reference).await;
-            match remove(&iam, reference.vendor, &event.progress).await {
-                Ok(()) => Outcome::success(id, BTreeMap::new()),
-                Err(e) => Outcome::failed(id, e.to_string()),
-            }
-        }
-        (RequestType::Create | RequestType::Update, _) => attach(event, lists, aws).await,
+    let id = reference.to_string();
+    let iam = role_iam(aws, &reference).await;
+    removal_outcome(
+        id,
+        on_delete_error,
+        remove_all(&iam, reference.vendor, progress).await,
+    )
+}
+
+/// A Delete of an id this step never answered with success: a Create that failed after
+/// writing (its unconfirmed marker), or one CloudFormation gave up on. Whatever it wrote is
+/// named after the role in the properties (`target`); answers with `id`. A failure is
+/// answered FAILED here and SUCCESS by the plan (see `lifecycle::Plan::answer`).
+pub async fn sweep(target: &Target, id: String, aws: &AwsSdk, progress: &Progress) -> Outcome {
+    let reference = target.reference();
+    let iam = role_iam(aws, &reference).await;
+    match remove_all(&iam, reference.vendor, progress).await {
+        Ok(()) => Outcome::success(id, BTreeMap::new()),
+        Err(e) => Outcome::failed(id, e.to_string()),
     }
 }
 
@@ -158,7 +134,8 @@ async fn role_iam(aws: &AwsSdk, reference: &PermissionsRef) -> RoleIam {
     )
 }
 
-async fn attach(
+/// Writes the vendor's lists on the role (Create, Update); `lists` is awaited only then.
+pub async fn attach(
     event: Event<'_>,
     lists: impl Future<Output = PermissionLists>,
     aws: &AwsSdk,
@@ -240,7 +217,7 @@ async fn attach(
 }
 
 /// Removes every policy of ours from the role.
-async fn remove(iam: &RoleIam, vendor: Kind, progress: &Progress) -> Result<(), IamError> {
+async fn remove_all(iam: &RoleIam, vendor: Kind, progress: &Progress) -> Result<(), IamError> {
     progress.set(format!(
         "removing {vendor}'s permissions from role {} (IAM)",
         iam.role()
