@@ -12,7 +12,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 const QUIET: &str = "lambda_runtime=info,lambda_runtime_api_client=info,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info,aws_smithy_runtime=info,aws_smithy_http_client=info,aws_smithy_runtime_api=info,aws_config=info,aws_sdk_secretsmanager=info,aws_sdk_sts=info,aws_sdk_iam=info";
 
 /// The filter directives for the given level settings.
-pub fn directives(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
+pub(crate) fn directives(lambda_level: Option<&str>, rust_log: Option<&str>) -> String {
     let level = match lambda_level.map(str::to_ascii_lowercase).as_deref() {
         Some("fatal") => "error".to_owned(),
         Some(level @ ("trace" | "debug" | "info" | "warn" | "error")) => level.to_owned(),

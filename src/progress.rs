@@ -25,16 +25,16 @@ impl Progress {
     }
 
     /// Records that a call that may change the vendor's state has been sent.
-    pub fn sent_a_change(&self) {
+    pub(crate) fn sent_a_change(&self) {
         self.changed_something.store(true, Ordering::SeqCst);
     }
 
     /// Whether the vendor may have acted on something this event sent.
-    pub fn may_have_changed_something(&self) -> bool {
+    pub(crate) fn may_have_changed_something(&self) -> bool {
         self.changed_something.load(Ordering::SeqCst)
     }
 
-    pub fn get(&self) -> String {
+    pub(crate) fn get(&self) -> String {
         let doing = self
             .doing
             .lock()

@@ -37,7 +37,7 @@ impl Properties {
     }
 
     /// The property as text; `None` when absent, null or blank.
-    pub fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
+    pub(crate) fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
@@ -52,7 +52,11 @@ impl Properties {
     }
 
     /// A required text property; `expected` says what it should hold.
-    pub fn required(&self, name: &'static str, expected: &str) -> Result<String, PropertyError> {
+    pub(crate) fn required(
+        &self,
+        name: &'static str,
+        expected: &str,
+    ) -> Result<String, PropertyError> {
         self.text(name)?.ok_or_else(|| PropertyError::Missing {
             name,
             expected: expected.to_owned(),
@@ -60,7 +64,7 @@ impl Properties {
     }
 
     /// One of a fixed set of words (case-insensitive), or `default` when absent.
-    pub fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &self,
         name: &'static str,
         choices: &[(&str, T)],
@@ -81,12 +85,12 @@ impl Properties {
     }
 
     /// `"true"` or `"false"` (case-insensitive), or `default` when absent.
-    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
+    pub(crate) fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
         self.choice(name, &[("true", true), ("false", false)], default)
     }
 
     /// A list of strings; a single string is read as a comma-separated list.
-    pub fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
+    pub(crate) fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
         let invalid = |value: &Value| PropertyError::Invalid {
             name,
             value: shorten(&value.to_string()),
@@ -118,21 +122,21 @@ impl Properties {
 
 /// `OnConflict`: what Create does when the account is already registered by someone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
+pub(crate) enum OnConflict {
     Fail,
     Adopt,
 }
 
 /// `OnDeleteError`: what Delete does when the registration cannot be removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDeleteError {
+pub(crate) enum OnDeleteError {
     Fail,
     Retain,
 }
 
 /// Which step of a registration a resource is (`Phase`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// `registration` (the default): register the account, answer the external id.
     Registration,
     /// `role-binding`: for vendors that need the role's ARN once the role exists (Dynatrace),
@@ -144,7 +148,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn parse(props: &Properties) -> Result<Phase, PropertyError> {
+    pub(crate) fn parse(props: &Properties) -> Result<Phase, PropertyError> {
         #[derive(Clone, Copy)]
         enum Word {
             Registration,
@@ -171,7 +175,7 @@ impl Phase {
 }
 
 /// `RoleName`: the IAM role the vendor assumes.
-pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
+pub(crate) fn role_name(props: &Properties) -> Result<String, PropertyError> {
     let role_name = props.required("RoleName", "the name of the IAM role the vendor assumes")?;
     if role_name.len() > 64
         || !role_name
@@ -188,7 +192,10 @@ pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
 }
 
 /// `AccountId` and `Partition`, by default the stack's.
-pub fn identity(props: &Properties, stack: Option<&StackArn>) -> Result<Identity, PropertyError> {
+pub(crate) fn identity(
+    props: &Properties,
+    stack: Option<&StackArn>,
+) -> Result<Identity, PropertyError> {
     let account = match props.text("AccountId")? {
         Some(text) => AccountId::parse(&text).ok_or_else(|| PropertyError::Invalid {
             name: "AccountId",
@@ -219,7 +226,7 @@ pub fn identity(props: &Properties, stack: Option<&StackArn>) -> Result<Identity
 }
 
 /// `OnDeleteError`, by default `fail`.
-pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyError> {
+pub(crate) fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyError> {
     props.choice(
         "OnDeleteError",
         &[
@@ -233,17 +240,20 @@ pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyErro
 /// The properties every vendor shares (the vendor itself is
 /// [`crate::integrations::Kind::from_properties`]).
 #[derive(Debug, Clone)]
-pub struct Common {
-    pub secret: SecretRef,
-    pub role_name: String,
-    pub identity: Identity,
-    pub on_conflict: OnConflict,
-    pub on_delete_error: OnDeleteError,
+pub(crate) struct Common {
+    pub(crate) secret: SecretRef,
+    pub(crate) role_name: String,
+    pub(crate) identity: Identity,
+    pub(crate) on_conflict: OnConflict,
+    pub(crate) on_delete_error: OnDeleteError,
 }
 
 impl Common {
     /// Reads the shared properties; the account and partition default to the stack's.
-    pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Common, PropertyError> {
+    pub(crate) fn parse(
+        props: &Properties,
+        stack: Option<&StackArn>,
+    ) -> Result<Common, PropertyError> {
         let secret_arn = props.required(
             "SecretArn",
             "the full ARN of the Secrets Manager secret that holds the vendor's keys",
@@ -273,7 +283,7 @@ impl Common {
 }
 
 /// `"a, b or c"`.
-pub fn one_of<'a>(words: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn one_of<'a>(words: impl Iterator<Item = &'a str>) -> String {
     let words: Vec<&str> = words.collect();
     match words.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),

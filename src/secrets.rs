@@ -37,7 +37,7 @@ pub struct SecretRef {
 impl SecretRef {
     /// Parses `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`; the error says
     /// what was expected.
-    pub fn parse(arn: &str, role_arn: Option<String>) -> Result<SecretRef, String> {
+    pub(crate) fn parse(arn: &str, role_arn: Option<String>) -> Result<SecretRef, String> {
         let expected = || {
             "the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>)".to_owned()
         };
@@ -143,7 +143,7 @@ impl SecretError {
     }
 
     /// Whether trying again later could succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             SecretError::Unavailable { .. } => true,
             SecretError::AssumeRole { transient, .. } => *transient,
@@ -187,7 +187,7 @@ impl SecretJson {
     }
 
     /// A required string field.
-    pub fn field(
+    pub(crate) fn field(
         &self,
         name: &'static str,
         shape: &'static str,
@@ -227,12 +227,12 @@ pub trait SecretSource: Send + Sync {
 
 /// The keys in Secrets Manager: the secret read in its own region, after assuming
 /// `SecretRoleArn` when given, retried until the deadline.
-pub struct SecretsManager {
+pub(crate) struct SecretsManager {
     aws: Arc<AwsSdk>,
 }
 
 impl SecretsManager {
-    pub fn new(aws: Arc<AwsSdk>) -> SecretsManager {
+    pub(crate) fn new(aws: Arc<AwsSdk>) -> SecretsManager {
         SecretsManager { aws }
     }
 }

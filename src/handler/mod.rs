@@ -292,6 +292,7 @@ async fn deliver(
         reason = %reason,
         duration_ms = budget.elapsed().as_millis() as u64,
         delivered = delivery.is_ok(),
+        answer_attempts = delivery.as_ref().map_or(0, |d| d.attempts),
         response_url = %url,
         "event handled"
     );

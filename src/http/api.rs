@@ -48,7 +48,7 @@ pub enum VendorError {
 
 impl VendorError {
     /// Whether the failure was transient (retrying later may succeed).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self,
             VendorError::GaveUp(_) | VendorError::Unreadable { .. }
@@ -56,7 +56,7 @@ impl VendorError {
     }
 
     /// A refusal with `hint` in place of the one it had (what to do in the caller's situation).
-    pub fn with_hint(self, hint: String) -> VendorError {
+    pub(crate) fn with_hint(self, hint: String) -> VendorError {
         match self {
             VendorError::Refused {
                 vendor,
@@ -77,17 +77,17 @@ impl VendorError {
 }
 
 /// How a vendor's API is called, besides its base URL.
-pub struct Dialect {
+pub(crate) struct Dialect {
     /// The authorisation headers, with their secret values.
-    pub authorization: Vec<(HeaderName, SecretString)>,
+    pub(crate) authorization: Vec<(HeaderName, SecretString)>,
     /// The `Content-Type` of request bodies.
-    pub body_type: &'static str,
+    pub(crate) body_type: &'static str,
     /// The message of an error body, for refusals.
-    pub error_message: fn(&[u8]) -> String,
+    pub(crate) error_message: fn(&[u8]) -> String,
 }
 
 /// One vendor's API for one event.
-pub struct Api {
+pub(crate) struct Api {
     http: VendorHttp,
     base: String,
     dialect: Dialect,
@@ -103,17 +103,17 @@ impl Api {
     }
 
     /// The retry layer, for the event's deadline and progress.
-    pub fn http(&self) -> &VendorHttp {
+    pub(crate) fn http(&self) -> &VendorHttp {
         &self.http
     }
 
     /// The URL of `path` (which may carry a query) under the base URL.
-    pub fn url(&self, path: &str) -> Url {
+    pub(crate) fn url(&self, path: &str) -> Url {
         Url::parse(&format!("{}{path}", self.base)).expect("the base URL was validated")
     }
 
     /// The URL of object `id` of `collection`, the id escaped as one path segment.
-    pub fn object_url(&self, collection: &str, id: &str) -> Url {
+    pub(crate) fn object_url(&self, collection: &str, id: &str) -> Url {
         let mut url = self.url(collection);
         url.path_segments_mut()
             .expect("an http(s) URL has path segments")
@@ -123,7 +123,7 @@ impl Api {
 
     /// Sends a call under the retry policy, with the authorisation, `Accept: application/json`
     /// and, if given, the JSON body.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -140,7 +140,7 @@ impl Api {
 
     /// The same call, sent once (see [`VendorHttp::send_once`]): for a POST that must not be
     /// repeated before looking whether the first one took effect.
-    pub async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         method: Method,
         url: Url,
@@ -177,12 +177,16 @@ impl Api {
 
     /// The answer's body as `T`; not JSON, or not the shape `T` describes, is
     /// [`VendorError::Unreadable`].
-    pub fn read<T: DeserializeOwned>(&self, answer: &Answer, call: &str) -> Result<T, VendorError> {
+    pub(crate) fn read<T: DeserializeOwned>(
+        &self,
+        answer: &Answer,
+        call: &str,
+    ) -> Result<T, VendorError> {
         serde_json::from_slice(&answer.body).map_err(|e| self.unreadable(call, &shape_error(&e)))
     }
 
     /// The vendor answered `call` with something Registrar cannot read.
-    pub fn unreadable(&self, call: &str, detail: &str) -> VendorError {
+    pub(crate) fn unreadable(&self, call: &str, detail: &str) -> VendorError {
         VendorError::Unreadable {
             vendor: self.http.vendor(),
             call: call.to_owned(),
@@ -191,13 +195,13 @@ impl Api {
     }
 
     /// The vendor refused `call` with `answer`; `hint` says what to check.
-    pub fn refused(&self, call: &str, answer: &Answer, hint: String) -> VendorError {
+    pub(crate) fn refused(&self, call: &str, answer: &Answer, hint: String) -> VendorError {
         let message = (self.dialect.error_message)(&answer.body);
         self.refused_with(call, answer.status, message, hint)
     }
 
     /// A refusal with Registrar's own words for what the vendor's answer means.
-    pub fn refused_with(
+    pub(crate) fn refused_with(
         &self,
         call: &str,
         status: u16,

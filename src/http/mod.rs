@@ -12,15 +12,17 @@ mod tls;
 
 use std::time::Duration;
 
-pub use api::{Api, Dialect, VendorError};
-pub use retry::{Answer, GaveUp, VendorHttp};
+pub use api::VendorError;
+pub(crate) use api::{Api, Dialect};
+pub(crate) use retry::Answer;
+pub use retry::{GaveUp, VendorHttp};
 
 /// How long a connection may take to open, for every call (the AWS SDK is configured with the
 /// same).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The process's HTTP client: HTTP/1.1 over one rustls configuration.
-pub fn client() -> reqwest::Result<reqwest::Client> {
+pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls::client_config())
         .connect_timeout(CONNECT_TIMEOUT)

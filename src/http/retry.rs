@@ -20,21 +20,20 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP answer the vendor module interprets.
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 /// The vendor kept failing transiently until the deadline left no room for another attempt.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{vendor} did not give a usable answer to {call} after {attempts} attempt(s) over {:.0} s (last: {last})", elapsed.as_secs_f64())]
 pub struct GaveUp {
-    pub vendor: &'static str,
-    pub call: String,
-    pub attempts: u32,
-    pub last: String,
-    pub elapsed: Duration,
+    pub(crate) vendor: &'static str,
+    pub(crate) call: String,
+    pub(crate) attempts: u32,
+    pub(crate) last: String,
+    pub(crate) elapsed: Duration,
 }
 
 /// Sends vendor calls under the retry policy, until the event's deadline.
@@ -71,14 +70,14 @@ impl VendorHttp {
     }
 
     /// The same, with a deadline no later than `budget` from now.
-    pub fn within(self, budget: Duration) -> VendorHttp {
+    pub(crate) fn within(self, budget: Duration) -> VendorHttp {
         let deadline = self.deadline.min(Instant::now() + budget);
         VendorHttp { deadline, ..self }
     }
 
     /// The vendor's API at `default_base` (or the endpoint that replaces it), called as
     /// `dialect` says.
-    pub fn api(self, default_base: &str, dialect: Dialect) -> Api {
+    pub(crate) fn api(self, default_base: &str, dialect: Dialect) -> Api {
         let base = match &self.endpoint {
             Some(endpoint) => endpoint.as_str().to_owned(),
             None => default_base.to_owned(),
@@ -87,29 +86,29 @@ impl VendorHttp {
     }
 
     /// The vendor's display name (`Datadog`, `Dynatrace`).
-    pub fn vendor(&self) -> &'static str {
+    pub(crate) fn vendor(&self) -> &'static str {
         self.vendor
     }
 
     /// Time left before the deadline, for vendor-level retry loops layered on top of this
     /// policy (e.g. waiting for IAM to propagate), which must stop before it as well.
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
     /// The event's progress, which every call reports to.
-    pub fn progress(&self) -> &Progress {
+    pub(crate) fn progress(&self) -> &Progress {
         &self.progress
     }
 
     /// Records what the vendor module waits for between calls, so an answer sent at the
     /// deadline says what took the time.
-    pub fn report(&self, doing: impl Into<String>) {
+    pub(crate) fn report(&self, doing: impl Into<String>) {
         self.progress.set(doing);
     }
 
     /// Sends `method url`, letting `decorate` add headers and body to each attempt.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -150,7 +149,6 @@ impl VendorHttp {
                         Ok(body) => {
                             return Ok(Answer {
                                 status,
-                                headers,
                                 body: body.to_vec(),
                             });
                         }
@@ -191,7 +189,7 @@ impl VendorHttp {
     /// blindly, because a lost answer may hide that it took effect (the caller looks before
     /// it sends again). Any HTTP answer is returned, 429 and 5xx included; a connection error
     /// or timeout is a [`GaveUp`] after one attempt.
-    pub async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         method: Method,
         url: Url,
@@ -210,12 +208,10 @@ impl VendorHttp {
         let last = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let headers = response.headers().clone();
                 match response.bytes().await {
                     Ok(body) => {
                         return Ok(Answer {
                             status,
-                            headers,
                             body: body.to_vec(),
                         });
                     }

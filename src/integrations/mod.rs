@@ -7,14 +7,12 @@
 //! call and when. Its HTTP calls go through [`crate::http::Api`], which holds what every vendor
 //! API shares (base URL, authorisation headers, the retry policy, JSON, errors).
 //!
-//! The registry ([`registry!`] below, one line per integration) generates [`Kind`]: parsing
+//! The registry (`registry!` below, one line per integration) generates [`Kind`]: parsing
 //! the `Vendor` property and the vendor field of PhysicalResourceIds, the messages that list
 //! the vendors, and the dispatch from a kind to its integration ([`Kind::visit`]) all use it.
 //! Adding a vendor is a folder here, a line in the registry, its emulator and its tests (see
 //! docs/architecture.md).
 
-pub mod datadog;
-pub mod dynatrace;
 mod permissions;
 mod registration;
 
@@ -32,10 +30,13 @@ pub use crate::http::VendorError;
 pub use permissions::{ListSource, PermissionLists};
 pub use registration::{Bound, Desired, Owner, Registration, Removal, StackMark, Unusable};
 
-/// Generates [`Kind`] from the list of integrations: its variants, [`Kind::ALL`], the names,
-/// and the dispatch ([`Kind::visit`]).
+/// Generates, from the list of integrations (`Kind => folder::Type`), the integrations'
+/// modules (each folder is `pub mod folder`), [`Kind`] with [`Kind::ALL`], the names, and the
+/// dispatch from a kind to its type ([`Kind::visit`]).
 macro_rules! registry {
-    ($($kind:ident => $integration:ty),+ $(,)?) => {
+    ($($kind:ident => $module:ident :: $integration:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
         /// Which integration a resource uses: the `Vendor` property, and the vendor field of
         /// PhysicalResourceIds.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,39 +46,39 @@ macro_rules! registry {
 
         impl Kind {
             /// Every integration, in the registry's order.
-            pub const ALL: &'static [Kind] = &[$(Kind::$kind),+];
+            pub(crate) const ALL: &'static [Kind] = &[$(Kind::$kind),+];
 
             /// The `Vendor` property's value and the PhysicalResourceId's vendor field.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self {
-                    $(Kind::$kind => <$integration as Integration>::NAME),+
+                    $(Kind::$kind => <$module::$integration as Integration>::NAME),+
                 }
             }
 
             /// The vendor's name for people.
-            pub fn display_name(self) -> &'static str {
+            pub(crate) fn display_name(self) -> &'static str {
                 match self {
-                    $(Kind::$kind => <$integration as Integration>::DISPLAY_NAME),+
+                    $(Kind::$kind => <$module::$integration as Integration>::DISPLAY_NAME),+
                 }
             }
 
             /// Whether the vendor publishes the IAM permission lists its role needs
             /// (`Phase: role-permissions`).
-            pub fn publishes_permissions(self) -> bool {
+            pub(crate) fn publishes_permissions(self) -> bool {
                 match self {
-                    $(Kind::$kind => <$integration as Integration>::PERMISSION_LISTS.is_some()),+
+                    $(Kind::$kind => <$module::$integration as Integration>::PERMISSION_LISTS.is_some()),+
                 }
             }
 
             /// Runs `visit` with this kind's integration.
             pub(crate) fn visit<V: Visit>(self, visit: V) -> V::Output {
                 match self {
-                    $(Kind::$kind => visit.visit::<$integration>()),+
+                    $(Kind::$kind => visit.visit::<$module::$integration>()),+
                 }
             }
         }
 
-        $(impl Registered for $integration {
+        $(impl Registered for $module::$integration {
             const KIND: Kind = Kind::$kind;
         })+
     };
@@ -90,12 +91,12 @@ registry! {
 
 impl Kind {
     /// The kind named `text` exactly (as in a PhysicalResourceId).
-    pub fn parse(text: &str) -> Option<Kind> {
+    pub(crate) fn parse(text: &str) -> Option<Kind> {
         Kind::ALL.iter().copied().find(|kind| kind.as_str() == text)
     }
 
     /// The `Vendor` property (required; case does not matter).
-    pub fn from_properties(props: &Properties) -> Result<Kind, PropertyError> {
+    pub(crate) fn from_properties(props: &Properties) -> Result<Kind, PropertyError> {
         let choices: Vec<(&str, Option<Kind>)> =
             Kind::ALL.iter().map(|k| (k.as_str(), Some(*k))).collect();
         props
@@ -107,7 +108,7 @@ impl Kind {
     }
 
     /// `"datadog or dynatrace"`: the names of `kinds`, for messages.
-    pub fn names(kinds: impl Iterator<Item = Kind>) -> String {
+    pub(crate) fn names(kinds: impl Iterator<Item = Kind>) -> String {
         one_of(kinds.map(Kind::as_str))
     }
 }

@@ -22,7 +22,7 @@ pub enum ListSource {
 }
 
 impl ListSource {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             ListSource::Vendor(vendor) => vendor.as_str(),
             ListSource::Bundled { .. } => "bundled",

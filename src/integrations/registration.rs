@@ -65,7 +65,7 @@ pub struct Registration {
 
 impl Registration {
     /// A registration of this stack's whose external id is its id (Dynatrace's connections).
-    pub fn own(id: &str) -> Registration {
+    pub(crate) fn own(id: &str) -> Registration {
         Registration {
             id: id.to_owned(),
             external_id: id.to_owned(),
@@ -81,7 +81,7 @@ impl Registration {
 /// resolve, only report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unusable {
-    /// How it is registered, after "AWS account <id> is already registered with <vendor>".
+    /// How it is registered, after "AWS account `<id>` is already registered with `<vendor>`".
     pub how: String,
     /// What the person reading the stack's events can do about it.
     pub remedy: String,

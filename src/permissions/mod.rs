@@ -36,14 +36,14 @@ use crate::props::{self, OnDeleteError, Properties, PropertyError};
 use self::iam::{IamError, RoleIam};
 use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
 
-/// The step's properties: the role, its account and partition, and `OnDeleteError`. The
-/// vendor's own settings (Datadog's site and resource collection) are read by the vendor.
+/// The step's properties: the vendor, the role, its account and partition. The vendor's own
+/// settings (Datadog's site and resource collection) are read by the vendor; `OnDeleteError`
+/// matters to a Delete only, which reads it from the properties it comes with.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub vendor: Kind,
     pub role_name: String,
     pub identity: Identity,
-    pub on_delete_error: OnDeleteError,
 }
 
 impl Target {
@@ -67,12 +67,14 @@ impl Target {
                 ),
             });
         }
-        Ok(Target {
+        let target = Target {
             vendor,
             role_name: props::role_name(props)?,
             identity: props::identity(props, stack)?,
-            on_delete_error: props::on_delete_error(props)?,
-        })
+        };
+        // Refused on Create and Update already, not only when the Delete needs it.
+        props::on_delete_error(props)?;
+        Ok(target)
     }
 
     /// The id of the step's resource: the role it writes on.

@@ -17,14 +17,14 @@ const ACCOUNT: &str = "account";
 
 /// An answer holding one account config (POST, PATCH, GET of one).
 #[derive(Debug, Clone, Deserialize)]
-pub struct One {
-    pub data: AccountConfig,
+pub(crate) struct One {
+    pub(crate) data: AccountConfig,
 }
 
 /// An answer listing account configs (GET with `aws_account_id`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Listed {
-    pub data: Vec<AccountConfig>,
+pub(crate) struct Listed {
+    pub(crate) data: Vec<AccountConfig>,
 }
 
 /// An account config as answered (`AWSAccountResponseData`).
@@ -32,48 +32,48 @@ pub struct Listed {
 pub struct AccountConfig {
     /// Datadog's id for it (a UUID).
     #[serde(default)]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(default)]
-    pub attributes: Attributes,
+    pub(crate) attributes: Attributes,
 }
 
 /// The attributes Registrar reads (`AWSAccountResponseAttributes`).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Attributes {
+pub(crate) struct Attributes {
     #[serde(default)]
-    pub aws_account_id: Option<String>,
+    pub(crate) aws_account_id: Option<String>,
     /// `null` in the recorded answer to a create sent without tags.
     #[serde(default)]
-    pub account_tags: Option<Vec<String>>,
+    pub(crate) account_tags: Option<Vec<String>>,
     #[serde(default)]
-    pub auth_config: Option<AuthConfig>,
+    pub(crate) auth_config: Option<AuthConfig>,
 }
 
 /// How Datadog reaches the account: a role (`AWSAuthConfigRole`: `role_name`, `external_id`)
 /// or access keys (`AWSAuthConfigKeys`: `access_key_id`; the secret key is never answered).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     #[serde(default)]
-    pub external_id: Option<String>,
+    pub(crate) external_id: Option<String>,
     #[serde(default)]
-    pub access_key_id: Option<String>,
+    pub(crate) access_key_id: Option<String>,
 }
 
 /// A request body: `{"data": {"type": "account", "attributes": …}}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Request<A> {
-    pub data: RequestData<A>,
+pub(crate) struct Request<A> {
+    pub(crate) data: RequestData<A>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RequestData<A> {
+pub(crate) struct RequestData<A> {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub attributes: A,
+    pub(crate) kind: &'static str,
+    pub(crate) attributes: A,
 }
 
 impl<A> Request<A> {
-    pub fn account(attributes: A) -> Request<A> {
+    pub(crate) fn account(attributes: A) -> Request<A> {
         Request {
             data: RequestData {
                 kind: ACCOUNT,
@@ -86,37 +86,37 @@ impl<A> Request<A> {
 /// The account's desired state, as POST and PATCH send it: the settings Datadog's own
 /// template sends, with the account tags carrying Registrar's marks.
 #[derive(Debug, Clone, Serialize)]
-pub struct Desired {
-    pub aws_account_id: String,
-    pub aws_partition: &'static str,
-    pub account_tags: Vec<String>,
-    pub auth_config: RoleAuth,
-    pub metrics_config: Enabled,
-    pub resources_config: ResourcesConfig,
+pub(crate) struct Desired {
+    pub(crate) aws_account_id: String,
+    pub(crate) aws_partition: &'static str,
+    pub(crate) account_tags: Vec<String>,
+    pub(crate) auth_config: RoleAuth,
+    pub(crate) metrics_config: Enabled,
+    pub(crate) resources_config: ResourcesConfig,
 }
 
 /// `AWSAuthConfigRole` as sent: Datadog generates the external id.
 #[derive(Debug, Clone, Serialize)]
-pub struct RoleAuth {
-    pub role_name: String,
+pub(crate) struct RoleAuth {
+    pub(crate) role_name: String,
 }
 
 /// `AWSMetricsConfig`, the part Registrar sets.
 #[derive(Debug, Clone, Serialize)]
-pub struct Enabled {
-    pub enabled: bool,
+pub(crate) struct Enabled {
+    pub(crate) enabled: bool,
 }
 
 /// `AWSResourcesConfig`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ResourcesConfig {
-    pub cloud_security_posture_management_collection: bool,
-    pub extended_collection: bool,
+pub(crate) struct ResourcesConfig {
+    pub(crate) cloud_security_posture_management_collection: bool,
+    pub(crate) extended_collection: bool,
 }
 
 /// A PATCH that rewrites the account tags alone.
 #[derive(Debug, Clone, Serialize)]
-pub struct TagsOnly {
-    pub aws_account_id: String,
-    pub account_tags: Vec<String>,
+pub(crate) struct TagsOnly {
+    pub(crate) aws_account_id: String,
+    pub(crate) account_tags: Vec<String>,
 }

@@ -17,29 +17,29 @@ use super::account::AccountConfig;
 use crate::integrations::{Owner, Registration, Unusable};
 
 /// The prefix of the tag naming the stack that owns a registration.
-pub const STACK_TAG_PREFIX: &str = "registrar_stack:";
+pub(crate) const STACK_TAG_PREFIX: &str = "registrar_stack:";
 /// The prefix of the transient tag naming the unconfirmed-Create marker a registration was
 /// claimed from.
-pub const CLAIM_TAG_PREFIX: &str = "registrar_claims:";
+pub(crate) const CLAIM_TAG_PREFIX: &str = "registrar_claims:";
 /// Written by the previous release on every registration; recognised, never written.
-pub const LEGACY_MANAGED_TAG: &str = "managed_by:registrar";
+pub(crate) const LEGACY_MANAGED_TAG: &str = "managed_by:registrar";
 /// Written by the previous release on a POST: the request that created the registration.
 /// Recognised (its exact cleanup rule still applies), never written.
-pub const LEGACY_REQUEST_TAG_PREFIX: &str = "registrar_request:";
+pub(crate) const LEGACY_REQUEST_TAG_PREFIX: &str = "registrar_request:";
 
 /// `registrar_stack:<region>/<stack name>`, lower-case as Datadog stores tags.
-pub fn stack_tag(stack: &impl std::fmt::Display) -> String {
+pub(crate) fn stack_tag(stack: &impl std::fmt::Display) -> String {
     format!("{STACK_TAG_PREFIX}{stack}").to_ascii_lowercase()
 }
 
 /// `registrar_claims:<request>`.
-pub fn claim_tag(request_id: &str) -> String {
+pub(crate) fn claim_tag(request_id: &str) -> String {
     format!("{CLAIM_TAG_PREFIX}{request_id}").to_ascii_lowercase()
 }
 
 /// Whether a tag is one of Registrar's marks (current or previous release), which the account
 /// tags a customer asks for never keep.
-pub fn is_mark(tag: &str) -> bool {
+pub(crate) fn is_mark(tag: &str) -> bool {
     let tag = tag.to_ascii_lowercase();
     tag == LEGACY_MANAGED_TAG
         || tag.starts_with(STACK_TAG_PREFIX)
@@ -50,7 +50,7 @@ pub fn is_mark(tag: &str) -> bool {
 /// The account tags of an account config; `null` or missing reads as none (the recorded answer
 /// to a create without tags has `"account_tags": null`: cassette
 /// `test_aws_integration_create_account_with_valid_config_returns_aws_account_object_response`).
-pub fn tags(config: &AccountConfig) -> Vec<&str> {
+pub(crate) fn tags(config: &AccountConfig) -> Vec<&str> {
     config
         .attributes
         .account_tags

@@ -11,7 +11,7 @@
 //! `tests/datadog_contract.rs` replays them through this client.
 
 pub mod account;
-pub mod answers;
+mod answers;
 mod client;
 pub mod marks;
 pub mod permission_lists;

@@ -26,7 +26,7 @@ use crate::http::{Api, Dialect, VendorHttp};
 use crate::integrations::{Kind, ListSource, PermissionLists};
 
 /// How long the step tries Datadog before it falls back to the bundled lists.
-pub const FETCH_BUDGET: Duration = Duration::from_secs(25);
+pub(crate) const FETCH_BUDGET: Duration = Duration::from_secs(25);
 
 const STANDARD_PATH: &str = "/api/v2/integration/aws/iam_permissions/standard";
 const RESOURCE_COLLECTION_PATH: &str =
@@ -45,7 +45,7 @@ struct Bundled {
 }
 
 /// The bundled lists: (date taken, standard, resource-collection chunks).
-pub fn bundled() -> (String, Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn bundled() -> (String, Vec<String>, Vec<Vec<String>>) {
     let read = |text: &str| {
         let file: Bundled = serde_json::from_str(text).expect("the bundled list is dated JSON");
         let chunks = parse(&serde_json::to_vec(&file.answer).expect("JSON serializes"))
@@ -144,7 +144,7 @@ enum Permissions {
 /// `data.attributes.permissions` of an answer, as chunks: a flat list is one chunk. Every
 /// entry must look like an IAM action (`service:Action`, wildcards allowed), and there must be
 /// at least one.
-pub fn parse(body: &[u8]) -> Result<Vec<Vec<String>>, &'static str> {
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Vec<String>>, &'static str> {
     let answer: Answer = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             "the answer has no data.attributes.permissions list of strings or of lists"

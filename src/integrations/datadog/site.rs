@@ -47,19 +47,14 @@ impl Site {
     }
 
     /// Parses a site domain; surrounding whitespace, case and a trailing dot are forgiven.
-    pub fn parse(text: &str) -> Option<Site> {
+    pub(crate) fn parse(text: &str) -> Option<Site> {
         let text = text.trim().trim_end_matches('.').to_ascii_lowercase();
         Site::ALL.into_iter().find(|site| site.as_str() == text)
     }
 
     /// The API host for the site (`https://api.<site>`).
-    pub fn api_base_url(self) -> String {
+    pub(crate) fn api_base_url(self) -> String {
         format!("https://api.{}", self.as_str())
-    }
-
-    /// Whether the site is one of Datadog's US government sites.
-    pub fn is_government(self) -> bool {
-        matches!(self, Site::Us1Fed | Site::Us2Fed)
     }
 }
 
@@ -104,7 +99,8 @@ mod tests {
             assert!(principal_account_id(site, Partition::Aws).is_some());
             assert_eq!(
                 principal_account_id(site, Partition::AwsUsGov).is_some(),
-                site.is_government()
+                matches!(site, Site::Us1Fed | Site::Us2Fed),
+                "only the government sites serve GovCloud: {site:?}"
             );
             assert_eq!(principal_account_id(site, Partition::AwsCn), None);
         }

@@ -140,7 +140,7 @@ pub(super) mod fuzz {
     use proptest::prelude::*;
 
     /// Arbitrary JSON biased towards the keys Dynatrace's answers carry.
-    pub fn json() -> impl Strategy<Value = Value> {
+    pub(crate) fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

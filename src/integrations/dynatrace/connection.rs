@@ -46,7 +46,7 @@ const LIST_FIELDS: &str = "objectId,value,owner";
 /// not contain `:` (replaced by `-`); a longer name keeps its first 83 characters and ends with
 /// `~` and 16 hex digits of a 64-bit FNV-1a hash of the whole name, so it stays deterministic
 /// and distinct.
-pub fn connection_name(account: &str, stack: &StackMark) -> String {
+pub(crate) fn connection_name(account: &str, stack: &StackMark) -> String {
     let full: String = format!("{NAME_PREFIX}{account}-{stack}")
         .chars()
         .map(|c| if c == ':' { '-' } else { c })

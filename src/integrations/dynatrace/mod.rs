@@ -35,18 +35,18 @@ use crate::integrations::{Bound, Desired, Integration, Registration, Removal, Ve
 use crate::props::{Properties, PropertyError};
 use crate::secrets::{SecretError, SecretJson};
 
-pub use connection::connection_name;
+pub(crate) use connection::connection_name;
 pub use environment::{
     NON_PRODUCTION_PRINCIPAL, PRODUCTION_PRINCIPAL, environment_host, principal_account_id,
 };
 use monitoring_config::BindingScope;
 
 /// The Settings 2.0 schema of AWS connections.
-pub const CONNECTION_SCHEMA: &str = "builtin:hyperscaler-authentication.connections.aws";
+pub(crate) const CONNECTION_SCHEMA: &str = "builtin:hyperscaler-authentication.connections.aws";
 /// The extension whose monitoring configurations poll AWS.
-pub const EXTENSION: &str = "com.dynatrace.extension.da-aws";
+pub(crate) const EXTENSION: &str = "com.dynatrace.extension.da-aws";
 /// The `Data` attribute with the connection's owner (`user:<id>`, `group:<id>`, `all-users`).
-pub const OWNER_ATTRIBUTE: &str = "ConnectionOwner";
+pub(crate) const OWNER_ATTRIBUTE: &str = "ConnectionOwner";
 /// Room kept before the deadline for one more attempt after a wait.
 const ATTEMPT_ALLOWANCE: Duration = Duration::from_secs(2);
 const VENDOR: &str = "Dynatrace";
