@@ -462,7 +462,7 @@ fn dynatrace_principal_mapping_equals_the_rust_constants() {
             "Production": {"AccountId": PRODUCTION_PRINCIPAL},
             "NonProduction": {"AccountId": NON_PRODUCTION_PRINCIPAL},
         }),
-        "Mappings.DynatracePrincipalAccount must hold exactly the accounts of src/vendor/dynatrace.rs"
+        "Mappings.DynatracePrincipalAccount must hold exactly the accounts of src/integrations/dynatrace/environment.rs"
     );
 }
 
