@@ -11,12 +11,12 @@ use std::time::Duration;
 use reqwest::Url;
 
 /// `REGISTRAR_VENDOR_ENDPOINT`: a base URL replacing the vendor's host (sandboxes, proxies).
-pub const VENDOR_ENDPOINT_VAR: &str = "REGISTRAR_VENDOR_ENDPOINT";
+pub(crate) const VENDOR_ENDPOINT_VAR: &str = "REGISTRAR_VENDOR_ENDPOINT";
 /// `REGISTRAR_RESPONSE_HOSTS`: extra hosts allowed for the `ResponseURL`.
-pub const RESPONSE_HOSTS_VAR: &str = "REGISTRAR_RESPONSE_HOSTS";
+pub(crate) const RESPONSE_HOSTS_VAR: &str = "REGISTRAR_RESPONSE_HOSTS";
 /// `REGISTRAR_FALLBACK_BUDGET_SECONDS`: the time allowed per event when the runtime reports a
 /// deadline that is already past or implausibly far away (some local emulators do).
-pub const FALLBACK_BUDGET_VAR: &str = "REGISTRAR_FALLBACK_BUDGET_SECONDS";
+pub(crate) const FALLBACK_BUDGET_VAR: &str = "REGISTRAR_FALLBACK_BUDGET_SECONDS";
 
 const DEFAULT_FALLBACK_BUDGET: Duration = Duration::from_secs(60);
 const DEFAULT_RESPONSE_HOSTS: [&str; 2] = ["*.amazonaws.com", "*.amazonaws.com.cn"];
@@ -25,11 +25,11 @@ const DEFAULT_RESPONSE_HOSTS: [&str; 2] = ["*.amazonaws.com", "*.amazonaws.com.c
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Replaces the vendor's API base URL when set.
-    pub vendor_endpoint: Option<Url>,
+    pub(crate) vendor_endpoint: Option<Url>,
     /// Where CloudFormation answers may be sent.
-    pub response_hosts: HostAllowList,
+    pub(crate) response_hosts: HostAllowList,
     /// Budget for an event whose runtime deadline is unusable.
-    pub fallback_budget: Duration,
+    pub(crate) fallback_budget: Duration,
     /// Why this configuration cannot be used, if it cannot; every event is then answered FAILED.
     pub problem: Option<String>,
 }
@@ -107,7 +107,7 @@ fn parse_endpoint(text: &str) -> Result<Url, String> {
 }
 
 /// Whether the URL's host is a loopback address.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -118,7 +118,7 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// Host patterns a `ResponseURL` may point at: exact names, or `*.suffix` for any subdomain.
 #[derive(Debug, Clone)]
-pub struct HostAllowList {
+pub(crate) struct HostAllowList {
     patterns: Vec<String>,
 }
 
@@ -135,7 +135,7 @@ impl Default for HostAllowList {
 
 impl HostAllowList {
     /// Adds a pattern (`host`, `*.suffix`); a port, if given, is ignored.
-    pub fn add(&mut self, pattern: &str) -> Result<(), String> {
+    pub(crate) fn add(&mut self, pattern: &str) -> Result<(), String> {
         let pattern = pattern.to_ascii_lowercase();
         let host = match pattern.rsplit_once(':') {
             Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => {
@@ -153,7 +153,7 @@ impl HostAllowList {
 
     /// Whether `url` may receive a CloudFormation answer: https to an allowed host, or plain
     /// http to an allowed loopback host.
-    pub fn permits(&self, url: &Url) -> bool {
+    pub(crate) fn permits(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else {
             return false;
         };

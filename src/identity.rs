@@ -27,7 +27,7 @@ impl Partition {
     }
 
     /// Parses a partition name (`aws`, `aws-cn`, `aws-us-gov`).
-    pub fn parse(name: &str) -> Option<Partition> {
+    pub(crate) fn parse(name: &str) -> Option<Partition> {
         Partition::ALL.into_iter().find(|p| p.as_str() == name)
     }
 }
@@ -49,7 +49,7 @@ impl AccountId {
             .then(|| AccountId(text.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -69,19 +69,19 @@ pub struct Identity {
 
 /// The parts of a stack ARN that Registrar uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackArn {
-    pub partition: Partition,
-    pub region: String,
-    pub account: AccountId,
+pub(crate) struct StackArn {
+    pub(crate) partition: Partition,
+    pub(crate) region: String,
+    pub(crate) account: AccountId,
     /// The stack's name (for StackSets, `StackSet-<set>-<uuid>`).
-    pub name: String,
+    pub(crate) name: String,
     /// The stack's unique id (the last path segment).
-    pub guid: String,
+    pub(crate) guid: String,
 }
 
 impl StackArn {
     /// Parses `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<guid>`.
-    pub fn parse(arn: &str) -> Option<StackArn> {
+    pub(crate) fn parse(arn: &str) -> Option<StackArn> {
         let mut parts = arn.splitn(6, ':');
         let (
             Some("arn"),

@@ -3,20 +3,30 @@
 //!
 //! The flow of one event: [`handler`] parses it ([`cfn::request`]), runs the [`lifecycle`]
 //! rules under the [`cfn::guard`] with the properties ([`props`]), the keys ([`secrets`]) and the
-//! vendor's client ([`vendor`], over [`http`]), and delivers exactly one answer
+//! integration's client ([`integrations`], over [`http`]), and delivers exactly one answer
 //! ([`cfn::responder`]).
+//!
+//! The library exists for `bootstrap` and the Rust tests: modules are private to the crate
+//! unless those need them, so its documentation is read with private items
+//! (`cargo doc --document-private-items`), whose links these docs use freely.
+#![allow(rustdoc::private_intra_doc_links)]
 
-pub mod aws;
-pub mod backoff;
-pub mod cfn;
+pub(crate) mod aws;
+pub(crate) mod backoff;
+pub(crate) mod cfn;
 pub mod config;
 pub mod handler;
 pub mod http;
 pub mod identity;
-pub mod lifecycle;
+pub mod integrations;
+pub(crate) mod lifecycle;
 pub mod logging;
-pub mod permissions;
-pub mod physical_id;
+pub(crate) mod permissions;
+pub(crate) mod physical_id;
+pub mod progress;
 pub mod props;
 pub mod secrets;
-pub mod vendor;
+
+/// A boxed future that can be sent between threads: what the run-time dispatch to an
+/// integration ([`integrations::Visit`]) and the secret source hand back.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

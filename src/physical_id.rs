@@ -3,7 +3,8 @@
 //! A live registration is `registrar:<vendor>:<location>:<partition>:<account>:<id>`: stable
 //! across invocations (never a log stream name), and enough to delete exactly that
 //! registration. A role binding (the second step of vendors that need the role's ARN once the
-//! role exists) is `registrar:binding:<vendor>:<location>:<partition>:<account>:<scope>:<id>`.
+//! role exists) is `registrar:binding:<vendor>:<location>:<partition>:<account>:<scope>:<id>`
+//! (`-` for a binding without a scope).
 //! A Create that certainly made nothing answers `registrar:create-failed:<request id>`,
 //! which the rollback's Delete acknowledges without calling the vendor; one whose registration
 //! call may have reached the vendor answers `registrar:create-unconfirmed:<request id>`, whose
@@ -15,7 +16,7 @@
 use std::fmt;
 
 use crate::identity::{AccountId, Partition};
-use crate::vendor::VendorKind;
+use crate::integrations::Kind;
 
 const PREFIX: &str = "registrar:";
 const CREATE_FAILED: &str = "registrar:create-failed:";
@@ -26,7 +27,7 @@ const PERMISSIONS: &str = "registrar:permissions:";
 /// The registration a PhysicalResourceId names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationRef {
-    pub vendor: VendorKind,
+    pub vendor: Kind,
     pub location: String,
     pub partition: Partition,
     pub account: AccountId,
@@ -48,12 +49,15 @@ impl fmt::Display for RegistrationRef {
 }
 
 /// The role binding a PhysicalResourceId names: the registration it completes, and the
-/// vendor's binding scope (e.g. the monitoring configuration joined; `-` for none).
+/// vendor's binding scope (e.g. the monitoring configuration joined), if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindingRef {
     pub registration: RegistrationRef,
-    pub scope: String,
+    pub scope: Option<String>,
 }
+
+/// How a binding without a scope writes its scope field.
+const NO_SCOPE: &str = "-";
 
 impl fmt::Display for BindingRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -65,7 +69,7 @@ impl fmt::Display for BindingRef {
             r.location,
             r.partition,
             r.account,
-            self.scope,
+            self.scope.as_deref().unwrap_or(NO_SCOPE),
             r.id
         )
     }
@@ -74,7 +78,7 @@ impl fmt::Display for BindingRef {
 /// The role whose vendor permissions a PhysicalResourceId names (the role-permissions step).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionsRef {
-    pub vendor: VendorKind,
+    pub vendor: Kind,
     pub partition: Partition,
     pub account: AccountId,
     /// An IAM role name (no `:`).
@@ -124,7 +128,7 @@ impl PhysicalId {
             let permissions = rest.splitn(4, ':').collect::<Vec<_>>();
             return match permissions[..] {
                 [vendor, partition, account, role] if !role.is_empty() && !role.contains(':') => {
-                    VendorKind::parse(vendor)
+                    Kind::parse(vendor)
                         .zip(Partition::parse(partition))
                         .zip(AccountId::parse(account))
                         .map(|((vendor, partition), account)| {
@@ -148,7 +152,11 @@ impl PhysicalId {
                 let (scope, id) = rest.split_once(':')?;
                 Some(BindingRef {
                     registration: registration(vendor, location, partition, account, id)?,
-                    scope: Some(scope).filter(|s| !s.is_empty())?.to_owned(),
+                    scope: match scope {
+                        "" => return None,
+                        NO_SCOPE => None,
+                        scope => Some(scope.to_owned()),
+                    },
                 })
             });
             return binding
@@ -158,13 +166,7 @@ impl PhysicalId {
         let parsed = text.strip_prefix(PREFIX).and_then(|rest| {
             let [vendor, location, partition, account, id]: [&str; 5] =
                 rest.splitn(5, ':').collect::<Vec<_>>().try_into().ok()?;
-            Some(RegistrationRef {
-                vendor: VendorKind::parse(vendor)?,
-                location: Some(location).filter(|l| !l.is_empty())?.to_owned(),
-                partition: Partition::parse(partition)?,
-                account: AccountId::parse(account)?,
-                id: Some(id).filter(|i| !i.is_empty())?.to_owned(),
-            })
+            registration(vendor, location, partition, account, id)
         });
         match parsed {
             Some(registration) => PhysicalId::Registration(registration),
@@ -181,7 +183,7 @@ fn registration(
     id: &str,
 ) -> Option<RegistrationRef> {
     Some(RegistrationRef {
-        vendor: VendorKind::parse(vendor)?,
+        vendor: Kind::parse(vendor)?,
         location: Some(location).filter(|l| !l.is_empty())?.to_owned(),
         partition: Partition::parse(partition)?,
         account: AccountId::parse(account)?,
@@ -217,7 +219,7 @@ mod tests {
     #[test]
     fn registration_ids_round_trip() {
         let r = RegistrationRef {
-            vendor: VendorKind::Datadog,
+            vendor: Kind::Datadog,
             location: "us3.datadoghq.com".into(),
             partition: Partition::AwsUsGov,
             account: AccountId::parse("123456789012").unwrap(),
@@ -235,20 +237,30 @@ mod tests {
     fn binding_ids_round_trip() {
         let b = BindingRef {
             registration: RegistrationRef {
-                vendor: VendorKind::Dynatrace,
+                vendor: Kind::Dynatrace,
                 location: "abc12345.live.dynatrace.com".into(),
                 partition: Partition::Aws,
                 account: AccountId::parse("123456789012").unwrap(),
                 id: "vu9U3hXa3q0AAAABAC1idWlsdGluOmh5cGVyc2NhbGVy".into(),
             },
-            scope: "-".into(),
+            scope: None,
         };
         let text = b.to_string();
         assert_eq!(
             text,
             "registrar:binding:dynatrace:abc12345.live.dynatrace.com:aws:123456789012:-:vu9U3hXa3q0AAAABAC1idWlsdGluOmh5cGVyc2NhbGVy"
         );
-        assert_eq!(PhysicalId::parse(&text), PhysicalId::Binding(b));
+        assert_eq!(PhysicalId::parse(&text), PhysicalId::Binding(b.clone()));
+        let scoped = BindingRef {
+            scope: Some("own~vu9U3hXa3q0AAAABACVleHQ6Y29t".into()),
+            ..b
+        };
+        let text = scoped.to_string();
+        assert!(
+            text.contains(":123456789012:own~vu9U3hXa3q0AAAABACVleHQ6Y29t:"),
+            "{text}"
+        );
+        assert_eq!(PhysicalId::parse(&text), PhysicalId::Binding(scoped));
         assert!(matches!(
             PhysicalId::parse("registrar:binding:dynatrace:x:aws:123456789012:-:"),
             PhysicalId::Foreign(_)
@@ -258,7 +270,7 @@ mod tests {
     #[test]
     fn permissions_ids_round_trip() {
         let p = PermissionsRef {
-            vendor: VendorKind::Datadog,
+            vendor: Kind::Datadog,
             partition: Partition::AwsUsGov,
             account: AccountId::parse("123456789012").unwrap(),
             role: "DatadogIntegrationRole".into(),

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 
 use crate::identity::{AccountId, Identity, Partition, StackArn};
 use crate::secrets::SecretRef;
-use crate::vendor::VendorKind;
 
 /// A property that is missing or has a value Registrar cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +37,7 @@ impl Properties {
     }
 
     /// The property as text; `None` when absent, null or blank.
-    pub fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
+    pub(crate) fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
@@ -53,7 +52,11 @@ impl Properties {
     }
 
     /// A required text property; `expected` says what it should hold.
-    pub fn required(&self, name: &'static str, expected: &str) -> Result<String, PropertyError> {
+    pub(crate) fn required(
+        &self,
+        name: &'static str,
+        expected: &str,
+    ) -> Result<String, PropertyError> {
         self.text(name)?.ok_or_else(|| PropertyError::Missing {
             name,
             expected: expected.to_owned(),
@@ -61,7 +64,7 @@ impl Properties {
     }
 
     /// One of a fixed set of words (case-insensitive), or `default` when absent.
-    pub fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &self,
         name: &'static str,
         choices: &[(&str, T)],
@@ -82,12 +85,12 @@ impl Properties {
     }
 
     /// `"true"` or `"false"` (case-insensitive), or `default` when absent.
-    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
+    pub(crate) fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
         self.choice(name, &[("true", true), ("false", false)], default)
     }
 
     /// A list of strings; a single string is read as a comma-separated list.
-    pub fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
+    pub(crate) fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
         let invalid = |value: &Value| PropertyError::Invalid {
             name,
             value: shorten(&value.to_string()),
@@ -119,21 +122,21 @@ impl Properties {
 
 /// `OnConflict`: what Create does when the account is already registered by someone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
+pub(crate) enum OnConflict {
     Fail,
     Adopt,
 }
 
 /// `OnDeleteError`: what Delete does when the registration cannot be removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDeleteError {
+pub(crate) enum OnDeleteError {
     Fail,
     Retain,
 }
 
 /// Which step of a registration a resource is (`Phase`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// `registration` (the default): register the account, answer the external id.
     Registration,
     /// `role-binding`: for vendors that need the role's ARN once the role exists (Dynatrace),
@@ -145,7 +148,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn parse(props: &Properties) -> Result<Phase, PropertyError> {
+    pub(crate) fn parse(props: &Properties) -> Result<Phase, PropertyError> {
         #[derive(Clone, Copy)]
         enum Word {
             Registration,
@@ -171,24 +174,8 @@ impl Phase {
     }
 }
 
-/// `Vendor`: required.
-pub fn vendor(props: &Properties) -> Result<VendorKind, PropertyError> {
-    let vendor = props.choice(
-        "Vendor",
-        &[
-            ("datadog", Some(VendorKind::Datadog)),
-            ("dynatrace", Some(VendorKind::Dynatrace)),
-        ],
-        None,
-    )?;
-    vendor.ok_or_else(|| PropertyError::Missing {
-        name: "Vendor",
-        expected: "datadog or dynatrace".into(),
-    })
-}
-
 /// `RoleName`: the IAM role the vendor assumes.
-pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
+pub(crate) fn role_name(props: &Properties) -> Result<String, PropertyError> {
     let role_name = props.required("RoleName", "the name of the IAM role the vendor assumes")?;
     if role_name.len() > 64
         || !role_name
@@ -205,7 +192,10 @@ pub fn role_name(props: &Properties) -> Result<String, PropertyError> {
 }
 
 /// `AccountId` and `Partition`, by default the stack's.
-pub fn identity(props: &Properties, stack: Option<&StackArn>) -> Result<Identity, PropertyError> {
+pub(crate) fn identity(
+    props: &Properties,
+    stack: Option<&StackArn>,
+) -> Result<Identity, PropertyError> {
     let account = match props.text("AccountId")? {
         Some(text) => AccountId::parse(&text).ok_or_else(|| PropertyError::Invalid {
             name: "AccountId",
@@ -236,7 +226,7 @@ pub fn identity(props: &Properties, stack: Option<&StackArn>) -> Result<Identity
 }
 
 /// `OnDeleteError`, by default `fail`.
-pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyError> {
+pub(crate) fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyError> {
     props.choice(
         "OnDeleteError",
         &[
@@ -247,22 +237,23 @@ pub fn on_delete_error(props: &Properties) -> Result<OnDeleteError, PropertyErro
     )
 }
 
-/// The properties every vendor shares.
+/// The properties every vendor shares (the vendor itself is
+/// [`crate::integrations::Kind::from_properties`]).
 #[derive(Debug, Clone)]
-pub struct Common {
-    pub vendor: VendorKind,
-    pub secret: SecretRef,
-    pub role_name: String,
-    pub identity: Identity,
-    pub on_conflict: OnConflict,
-    pub on_delete_error: OnDeleteError,
-    pub phase: Phase,
+pub(crate) struct Common {
+    pub(crate) secret: SecretRef,
+    pub(crate) role_name: String,
+    pub(crate) identity: Identity,
+    pub(crate) on_conflict: OnConflict,
+    pub(crate) on_delete_error: OnDeleteError,
 }
 
 impl Common {
     /// Reads the shared properties; the account and partition default to the stack's.
-    pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Common, PropertyError> {
-        let vendor = vendor(props)?;
+    pub(crate) fn parse(
+        props: &Properties,
+        stack: Option<&StackArn>,
+    ) -> Result<Common, PropertyError> {
         let secret_arn = props.required(
             "SecretArn",
             "the full ARN of the Secrets Manager secret that holds the vendor's keys",
@@ -277,10 +268,7 @@ impl Common {
             })?;
         let role_name = role_name(props)?;
         let identity = identity(props, stack)?;
-        let phase = Phase::parse(props)?;
         Ok(Common {
-            phase,
-            vendor,
             secret,
             role_name,
             identity,
@@ -295,7 +283,7 @@ impl Common {
 }
 
 /// `"a, b or c"`.
-pub fn one_of<'a>(words: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn one_of<'a>(words: impl Iterator<Item = &'a str>) -> String {
     let words: Vec<&str> = words.collect();
     match words.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
@@ -343,33 +331,29 @@ mod tests {
     #[test]
     fn defaults_come_from_the_stack() {
         let common = Common::parse(&props(minimal()), Some(&stack())).unwrap();
-        assert_eq!(common.vendor, VendorKind::Datadog);
         assert_eq!(common.identity.account.as_str(), "111122223333");
         assert_eq!(common.identity.partition, Partition::Aws);
         assert_eq!(common.on_conflict, OnConflict::Fail);
         assert_eq!(common.on_delete_error, OnDeleteError::Fail);
         assert_eq!(common.secret.region, "eu-west-1");
-        assert_eq!(common.phase, Phase::Registration);
+        assert_eq!(Phase::parse(&props(minimal())), Ok(Phase::Registration));
     }
 
     #[test]
     fn a_role_binding_names_its_registration() {
         let mut v = minimal();
         v["Phase"] = json!("role-binding");
-        let err = Common::parse(&props(v.clone()), Some(&stack()))
-            .unwrap_err()
-            .to_string();
+        let err = Phase::parse(&props(v.clone())).unwrap_err().to_string();
         assert!(
             err.starts_with("The RegistrationId property is required"),
             "{err}"
         );
         v["RegistrationId"] = json!("conn-1");
-        let common = Common::parse(&props(v), Some(&stack())).unwrap();
         assert_eq!(
-            common.phase,
-            Phase::RoleBinding {
+            Phase::parse(&props(v)),
+            Ok(Phase::RoleBinding {
                 registration_id: "conn-1".into()
-            }
+            })
         );
     }
 
@@ -410,12 +394,8 @@ mod tests {
             "{err}"
         );
 
-        let mut v = minimal();
-        v["Vendor"] = json!("newrelic");
-        let err = Common::parse(&props(v), Some(&stack()))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("datadog or dynatrace"), "{err}");
+        // The Vendor property's message comes from the registry: see
+        // `integrations::tests::the_vendor_property_is_read_through_the_registry`.
     }
 
     #[test]
@@ -435,12 +415,11 @@ mod tests {
 }
 
 #[cfg(test)]
-mod fuzz {
-    //! Any properties: parsing never panics, and a failure always names a property.
+pub(crate) mod fuzz {
+    //! Any properties: parsing never panics, and a failure always names a property. The
+    //! generator is shared with the integrations' settings (`integrations::fuzz`).
 
     use super::*;
-    use crate::vendor::Vendor;
-    use crate::vendor::datadog::Datadog;
     use proptest::prelude::*;
 
     fn value() -> impl Strategy<Value = Value> {
@@ -473,22 +452,29 @@ mod fuzz {
             "CloudSecurityPostureManagement",
             "Phase",
             "RegistrationId",
+            "EnvironmentUrl",
+            "MonitoringConfigId",
             "ServiceToken",
             "Other",
         ])
         .prop_map(str::to_owned)
     }
 
+    /// Arbitrary properties, biased towards the names Registrar reads.
+    pub(crate) fn properties() -> impl Strategy<Value = Properties> {
+        prop::collection::btree_map(key(), value(), 0..12)
+            .prop_map(|map| Properties::new(map.into_iter().collect()))
+    }
+
     proptest! {
         #[test]
-        fn arbitrary_properties_never_panic(map in prop::collection::btree_map(key(), value(), 0..12)) {
-            let props = Properties::new(map.into_iter().collect());
+        fn arbitrary_properties_never_panic(props in properties()) {
             let stack = StackArn::parse("arn:aws:cloudformation:us-east-1:123456789012:stack/s/g");
             if let Err(e) = Common::parse(&props, stack.as_ref()) {
                 prop_assert!(e.to_string().starts_with("The "), "{e}");
             }
-            if let Err(e) = Datadog::settings(&props) {
-                prop_assert!(e.to_string().contains(" property "), "{e}");
+            if let Err(e) = Phase::parse(&props) {
+                prop_assert!(e.to_string().starts_with("The "), "{e}");
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The vendor's keys, read from Secrets Manager at the moment an event needs them.
+//! The vendor's keys, read at the moment an event needs them: through a [`SecretSource`],
+//! which in production is Secrets Manager ([`SecretsManager`]).
 //!
 //! The secret is read in its own region (parsed from its ARN), optionally after assuming
 //! `SecretRoleArn`. Throttling, 5xx, timeouts and broken connections are retried with backoff
@@ -9,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -17,10 +19,11 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+use crate::BoxFuture;
 use crate::aws::AwsSdk;
 use crate::backoff::Backoff;
-use crate::cfn::guard::Progress;
 use crate::identity::{AccountId, Partition};
+use crate::progress::Progress;
 
 /// Where the keys are: the secret's ARN and, optionally, a role to assume to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +37,7 @@ pub struct SecretRef {
 impl SecretRef {
     /// Parses `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`; the error says
     /// what was expected.
-    pub fn parse(arn: &str, role_arn: Option<String>) -> Result<SecretRef, String> {
+    pub(crate) fn parse(arn: &str, role_arn: Option<String>) -> Result<SecretRef, String> {
         let expected = || {
             "the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>)".to_owned()
         };
@@ -140,7 +143,7 @@ impl SecretError {
     }
 
     /// Whether trying again later could succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             SecretError::Unavailable { .. } => true,
             SecretError::AssumeRole { transient, .. } => *transient,
@@ -184,7 +187,7 @@ impl SecretJson {
     }
 
     /// A required string field.
-    pub fn field(
+    pub(crate) fn field(
         &self,
         name: &'static str,
         shape: &'static str,
@@ -209,9 +212,46 @@ impl fmt::Debug for SecretJson {
     }
 }
 
+/// Where an event's keys come from.
+pub trait SecretSource: Send + Sync {
+    /// The text of `secret`, read before `deadline`; `session_name` names the role session if
+    /// a role is assumed first, and `progress` says which step is awaited.
+    fn read<'a>(
+        &'a self,
+        secret: &'a SecretRef,
+        session_name: &'a str,
+        progress: &'a Progress,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<SecretString, SecretError>>;
+}
+
+/// The keys in Secrets Manager: the secret read in its own region, after assuming
+/// `SecretRoleArn` when given, retried until the deadline.
+pub(crate) struct SecretsManager {
+    aws: Arc<AwsSdk>,
+}
+
+impl SecretsManager {
+    pub(crate) fn new(aws: Arc<AwsSdk>) -> SecretsManager {
+        SecretsManager { aws }
+    }
+}
+
+impl SecretSource for SecretsManager {
+    fn read<'a>(
+        &'a self,
+        secret: &'a SecretRef,
+        session_name: &'a str,
+        progress: &'a Progress,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<SecretString, SecretError>> {
+        Box::pin(read(&self.aws, secret, session_name, progress, deadline))
+    }
+}
+
 /// Reads the secret's text, assuming `SecretRoleArn` first when given; transient failures are
 /// retried until `deadline`. `progress` says which step it waits for.
-pub async fn read(
+async fn read(
     aws: &AwsSdk,
     secret: &SecretRef,
     session_name: &str,

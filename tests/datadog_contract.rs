@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use registrar::http::VendorHttp;
 use registrar::identity::{AccountId, Identity, Partition};
-use registrar::permissions::Source;
+use registrar::integrations::datadog::account::AccountConfig;
+use registrar::integrations::datadog::{Datadog, Site, marks, permission_lists};
+use registrar::integrations::{
+    Desired, Integration, Kind, ListSource, Owner, Removal, StackMark, VendorError,
+};
 use registrar::props::Properties;
 use registrar::secrets::SecretJson;
-use registrar::vendor::datadog::{Datadog, marks, permission_lists};
-use registrar::vendor::{Desired, Owner, Removal, StackMark, Vendor, VendorError, VendorKind};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -115,19 +117,20 @@ fn client(url: &Url, account: &str) -> Datadog {
             region: "us-east-1".into(),
             stack_name: "s".into(),
         },
-        request_id: "req-1".into(),
         claims: None,
     };
-    Datadog::connect(settings, &secret, desired, http(), Some(url)).unwrap()
+    Datadog::connect(settings, &secret, desired, http_to(url)).unwrap()
 }
 
-fn http() -> VendorHttp {
+/// Vendor calls to the replaying server at `url`, as `REGISTRAR_VENDOR_ENDPOINT` sends them.
+fn http_to(url: &Url) -> VendorHttp {
     VendorHttp::new(
         reqwest::Client::new(),
         "Datadog",
         tokio::time::Instant::now() + Duration::from_secs(10),
         Default::default(),
     )
+    .redirected_to(Some(url.clone()))
 }
 
 fn refused(error: VendorError) -> (u16, String) {
@@ -289,7 +292,8 @@ fn account_tags_may_be_null() {
     let answer = &recorded("create_null_tags_200")["response"]["body"]["data"];
     let account = answer["attributes"]["aws_account"].clone();
     assert_eq!(account["account_tags"], Value::Null);
-    let data = json!({"id": answer["id"], "attributes": account});
+    let data: AccountConfig =
+        serde_json::from_value(json!({"id": answer["id"], "attributes": account})).unwrap();
     let registration = marks::read_registration(&data, "registrar_stack:us-east-1/s").unwrap();
     assert_eq!(registration.owner, Owner::Someone);
     assert_eq!(registration.external_id, "08df61ab19794766a0df51fa344ef31c");
@@ -302,8 +306,8 @@ async fn the_permission_lists_are_read_from_the_recorded_answers() {
         "iam_permissions_resource_collection",
     ])
     .await;
-    let lists = permission_lists::fetch(url.as_str(), &http(), true).await;
-    assert_eq!(lists.source, Source::Vendor(VendorKind::Datadog));
+    let lists = permission_lists::fetch(Site::Us1, true, http_to(&url)).await;
+    assert_eq!(lists.source, ListSource::Vendor(Kind::Datadog));
     assert_eq!(lists.standard.len(), 104);
     assert_eq!(lists.resource_collection.concat().len(), 652);
     assert_eq!(
@@ -319,10 +323,10 @@ async fn the_permission_lists_are_read_from_the_recorded_answers() {
 async fn unreadable_permission_answers_fall_back_to_the_bundled_lists() {
     // A recorded error body where the list should be (here: the recorded 404 of an account).
     let (url, _) = replay(&["get_404"]).await;
-    let lists = permission_lists::fetch(url.as_str(), &http(), false).await;
+    let lists = permission_lists::fetch(Site::Us1, false, http_to(&url)).await;
     assert_eq!(
         lists.source,
-        Source::Bundled {
+        ListSource::Bundled {
             taken: "2025-09-17".into()
         }
     );

@@ -3,14 +3,14 @@
 //! Datadog: the IAM role's trust policy takes Datadog's AWS account from
 //! `Mappings.DatadogPrincipalAccount` (by site, then by partition through `Mappings.PartitionKey`),
 //! while the function answers `PrincipalAccountId` from
-//! [`registrar::vendor::datadog::principal_account_id`]. The test reads the template and fails
+//! [`registrar::integrations::datadog::principal_account_id`]. The test reads the template and fails
 //! as soon as the two tables differ for any site and partition, including the combinations
 //! Datadog cannot serve (`None` in Rust, `none` in the template, rejected there by `Rules`).
 //!
 //! Dynatrace: the role's trust policy picks `Mappings.DynatracePrincipalAccount.Production` or
 //! `.NonProduction` with `Conditions.DynatraceProductionEnvironment`, computed from the
 //! `EnvironmentUrl` parameter with `Fn::Split`/`Fn::Select`, while the function answers
-//! [`registrar::vendor::dynatrace::principal_account_id`] of the host it accepted. The test
+//! [`registrar::integrations::dynatrace::principal_account_id`] of the host it accepted. The test
 //! evaluates the template's own expressions (condition, mapping, `Fn::Sub` of the trust policy)
 //! for the sample URLs in `tests/template/dynatrace_environment_urls.json` (which the pytest
 //! checks share) and compares, and checks that the Rules refuse the partitions the function
@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use registrar::identity::Partition;
-use registrar::vendor::Vendor;
-use registrar::vendor::datadog::{Site, principal_account_id};
-use registrar::vendor::dynatrace::{
+use registrar::integrations::Integration;
+use registrar::integrations::datadog::{Site, principal_account_id};
+use registrar::integrations::dynatrace::{
     self, Dynatrace, NON_PRODUCTION_PRINCIPAL, PRODUCTION_PRINCIPAL, environment_host,
 };
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
@@ -462,7 +462,7 @@ fn dynatrace_principal_mapping_equals_the_rust_constants() {
             "Production": {"AccountId": PRODUCTION_PRINCIPAL},
             "NonProduction": {"AccountId": NON_PRODUCTION_PRINCIPAL},
         }),
-        "Mappings.DynatracePrincipalAccount must hold exactly the accounts of src/vendor/dynatrace.rs"
+        "Mappings.DynatracePrincipalAccount must hold exactly the accounts of src/integrations/dynatrace/environment.rs"
     );
 }
 

@@ -9,7 +9,7 @@ $REGISTRAR_BOOTSTRAP) with its own account id and stack, driven through the sand
 Runtime API; at most C run at once, as StackSet's MaxConcurrentCount allows.
 
 The rate-limit floor is the time a perfect client needs: the calls it must make ÷ the allowed
-rate. What the binary needs per lifecycle path (the lifecycle rules and the Datadog integration): Create
+rate. What the binary needs per lifecycle path (src/lifecycle/, src/integrations/datadog/): Create
 of a new account = POST accounts (1 call: Datadog refuses a second registration of an account
 with 409, so the lookup happens only then); Delete of a registration the id names =
 DELETE accounts/{id} (1 call, no lookup). The emulator counts only

@@ -57,11 +57,6 @@ impl Budget {
         }
     }
 
-    /// Time the work has left.
-    pub fn work_remaining(&self) -> Duration {
-        self.work_deadline.saturating_duration_since(Instant::now())
-    }
-
     /// Time since the event started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

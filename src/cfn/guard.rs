@@ -2,56 +2,15 @@
 //! [`Outcome`] before the work deadline.
 //!
 //! The work runs as its own task so a panic is caught at the join, and it is raced against the
-//! [`Budget`]'s work deadline. [`Progress`] records what the work is waiting for, so an answer
-//! sent at the deadline says what took the time.
+//! [`Budget`]'s work deadline. The work's [`Progress`] says what it was waiting for, so an
+//! answer sent at the deadline says what took the time.
 
 use std::any::Any;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::budget::Budget;
 use super::response::Outcome;
-
-/// What the work is doing right now, in words for the person reading the stack's events, and
-/// whether it has sent the vendor anything that changes state.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    doing: Arc<Mutex<String>>,
-    changed_something: Arc<AtomicBool>,
-}
-
-impl Progress {
-    pub fn set(&self, doing: impl Into<String>) {
-        *self
-            .doing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = doing.into();
-    }
-
-    /// Records that a call that may change the vendor's state has been sent.
-    pub fn sent_a_change(&self) {
-        self.changed_something.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the vendor may have acted on something this event sent.
-    pub fn may_have_changed_something(&self) -> bool {
-        self.changed_something.load(Ordering::SeqCst)
-    }
-
-    pub fn get(&self) -> String {
-        let doing = self
-            .doing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        if doing.is_empty() {
-            "starting".to_owned()
-        } else {
-            doing
-        }
-    }
-}
+use crate::progress::Progress;
 
 /// Runs `work` under the budget. `fallback_id` gives the PhysicalResourceId to answer with when
 /// the work panics or overruns (the incoming one, or a marker on Create that depends on whether

@@ -81,11 +81,8 @@ pub struct Request {
     pub request_type: RequestType,
     pub envelope: Envelope,
     pub response_url: ResponseUrl,
-    pub resource_type: String,
     /// `ResourceProperties`: the desired state (for Delete, the state being removed).
     pub properties: Map<String, Value>,
-    /// `OldResourceProperties`, on Update only.
-    pub old_properties: Option<Map<String, Value>>,
 }
 
 /// Why an event could not be parsed.
@@ -139,25 +136,20 @@ impl Request {
                     "The request is not a valid CloudFormation custom-resource event: {e}."
                 ))
             })?;
-        let (request_type, resource_type, properties, old_properties) = match typed {
-            CloudFormationCustomResourceRequest::Create(r) => (
-                RequestType::Create,
-                r.resource_type,
-                r.resource_properties,
-                None,
-            ),
+        // OldResourceProperties is checked, not kept: the PhysicalResourceId says what an
+        // Update changes (see `crate::lifecycle::plan`).
+        let (request_type, properties, old_properties) = match typed {
+            CloudFormationCustomResourceRequest::Create(r) => {
+                (RequestType::Create, r.resource_properties, None)
+            }
             CloudFormationCustomResourceRequest::Update(r) => (
                 RequestType::Update,
-                r.resource_type,
                 r.resource_properties,
                 Some(r.old_resource_properties),
             ),
-            CloudFormationCustomResourceRequest::Delete(r) => (
-                RequestType::Delete,
-                r.resource_type,
-                r.resource_properties,
-                None,
-            ),
+            CloudFormationCustomResourceRequest::Delete(r) => {
+                (RequestType::Delete, r.resource_properties, None)
+            }
             _ => {
                 return Err(malformed(format!(
                     "Unsupported RequestType {:?}.",
@@ -182,17 +174,14 @@ impl Request {
             )));
         }
         let properties = into_object(properties, "ResourceProperties").map_err(malformed)?;
-        let old_properties = old_properties
-            .map(|old| into_object(old, "OldResourceProperties"))
-            .transpose()
-            .map_err(malformed)?;
+        if let Some(old) = old_properties {
+            into_object(old, "OldResourceProperties").map_err(malformed)?;
+        }
         Ok(Request {
             request_type,
             envelope,
             response_url,
-            resource_type,
             properties,
-            old_properties,
         })
     }
 }
@@ -269,7 +258,13 @@ mod tests {
             let request = Request::parse(event(kind), &allowed()).unwrap();
             assert_eq!(request.request_type.as_str(), kind);
             assert_eq!(request.properties["Vendor"], "datadog");
-            assert_eq!(request.old_properties.is_some(), kind == "Update");
+            // An Update's OldResourceProperties must be an object too; the others have none.
+            let mut e = event(kind);
+            e["OldResourceProperties"] = json!("not an object");
+            assert_eq!(
+                matches!(Request::parse(e, &allowed()), Err(ParseError::Malformed(_))),
+                kind == "Update"
+            );
         }
     }
 

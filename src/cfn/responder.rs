@@ -37,7 +37,7 @@ pub enum DeliveryError {
 /// A delivered answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivered {
-    pub status: u16,
+    /// How many PUTs it took.
     pub attempts: u32,
 }
 
@@ -65,10 +65,7 @@ pub async fn deliver(
                 .await;
             match attempt {
                 Ok(answer) if answer.status().is_success() => {
-                    return Ok(Delivered {
-                        status: answer.status().as_u16(),
-                        attempts,
-                    });
+                    return Ok(Delivered { attempts });
                 }
                 Ok(answer)
                     if answer.status().is_server_error() || answer.status().as_u16() == 429 =>

@@ -26,77 +26,59 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::aws::AwsSdk;
-use crate::cfn::guard::Progress;
 use crate::cfn::{Outcome, RequestType};
 use crate::identity::{Identity, StackArn};
-use crate::physical_id::{self, PermissionsRef, PhysicalId};
+use crate::integrations::{Kind, PermissionLists};
+use crate::physical_id::PermissionsRef;
+use crate::progress::Progress;
 use crate::props::{self, OnDeleteError, Properties, PropertyError};
-use crate::vendor::VendorKind;
 
 use self::iam::{IamError, RoleIam};
 use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
 
-/// The permission lists to attach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lists {
-    pub standard: Vec<String>,
-    /// Chunks, one managed policy each; empty when resource collection is off.
-    pub resource_collection: Vec<Vec<String>>,
-    pub source: Source,
-}
-
-/// Where the lists came from (`Data.PermissionsSource`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The vendor's endpoints answered.
-    Vendor(VendorKind),
-    /// At least one list is the copy bundled with this release, taken on `taken`.
-    Bundled { taken: String },
-}
-
-impl Source {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Source::Vendor(vendor) => vendor.as_str(),
-            Source::Bundled { .. } => "bundled",
-        }
-    }
-}
-
-/// The step's properties: the role, its account and partition, and `OnDeleteError`. The
-/// vendor's own settings (Datadog's site and resource collection) are read by the vendor.
+/// The step's properties: the vendor, the role, its account and partition. The vendor's own
+/// settings (Datadog's site and resource collection) are read by the vendor; `OnDeleteError`
+/// matters to a Delete only, which reads it from the properties it comes with.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub vendor: VendorKind,
+    pub vendor: Kind,
     pub role_name: String,
     pub identity: Identity,
-    pub on_delete_error: OnDeleteError,
 }
 
 impl Target {
     /// Reads the properties; no `SecretArn`: the step reads no secret.
     pub fn parse(props: &Properties, stack: Option<&StackArn>) -> Result<Target, PropertyError> {
-        let vendor = props::vendor(props)?;
-        if vendor != VendorKind::Datadog {
+        let vendor = Kind::from_properties(props)?;
+        if !vendor.publishes_permissions() {
+            let publishers: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| k.publishes_permissions())
+                .map(|k| k.display_name())
+                .collect();
             return Err(PropertyError::Invalid {
                 name: "Phase",
                 value: "role-permissions".into(),
                 expected: format!(
-                    "registration or role-binding with Vendor {}: only Datadog publishes permission lists for its role; the template gives the {} role its permissions",
+                    "registration or role-binding with Vendor {}: only {} publishes permission lists for its role; the template gives the {} role its permissions",
                     vendor.as_str(),
+                    props::one_of(publishers.into_iter()),
                     vendor
                 ),
             });
         }
-        Ok(Target {
+        let target = Target {
             vendor,
             role_name: props::role_name(props)?,
             identity: props::identity(props, stack)?,
-            on_delete_error: props::on_delete_error(props)?,
-        })
+        };
+        // Refused on Create and Update already, not only when the Delete needs it.
+        props::on_delete_error(props)?;
+        Ok(target)
     }
 
-    fn reference(&self) -> PermissionsRef {
+    /// The id of the step's resource: the role it writes on.
+    pub fn reference(&self) -> PermissionsRef {
         PermissionsRef {
             vendor: self.vendor,
             partition: self.identity.partition,
@@ -106,63 +88,42 @@ impl Target {
     }
 }
 
-/// The id a Create of the step answers, whatever happens, when the request is one and its
-/// properties name a role (see the module doc).
-pub fn id_for(request: &crate::cfn::Request) -> Option<String> {
-    if request.request_type != RequestType::Create {
-        return None;
-    }
-    let props = Properties::new(request.properties.clone());
-    if !matches!(
-        props::Phase::parse(&props),
-        Ok(props::Phase::RolePermissions)
-    ) {
-        return None;
-    }
-    let stack = StackArn::parse(&request.envelope.stack_id);
-    let target = Target::parse(&props, stack.as_ref()).ok()?;
-    Some(target.reference().to_string())
-}
-
-/// One event of the step.
+/// A Create or Update of the step.
 pub struct Event<'a> {
     pub request_type: RequestType,
-    pub request_id: &'a str,
+    /// The incoming PhysicalResourceId (Update).
     pub physical_id: Option<&'a str>,
     pub target: Target,
     pub progress: Progress,
 }
 
-/// Applies the rules; `lists` is awaited only when permissions are to be written.
-pub async fn handle(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
-    let incoming = event.physical_id.map(PhysicalId::parse);
-    match (event.request_type, incoming) {
-        (RequestType::Delete, Some(PhysicalId::Permissions(reference))) => {
-            let on_delete_error = event.target.on_delete_error;
-            let id = reference.to_string();
-            let iam = role_iam(aws, &reference).await;
-            removal_outcome(
-                id,
-                on_delete_error,
-                remove(&iam, reference.vendor, &event.progress).await,
-            )
-        }
-        (RequestType::Delete, _) => {
-            // An id this step never answered with success: a Create that failed after writing
-            // (its unconfirmed marker), or one CloudFormation gave up on. Whatever it wrote is
-            // named after the role in the properties; the handler never fails this Delete.
-            let id = event
-                .physical_id
-                .map(str::to_owned)
-                .unwrap_or_else(|| physical_id::create_failed(event.request_id));
-            let reference = event.target.reference();
-            let iam = role_iam(aws, &reference).await;
-            match remove(&iam, reference.vendor, &event.progress).await {
-                Ok(()) => Outcome::success(id, BTreeMap::new()),
-                Err(e) => Outcome::failed(id, e.to_string()),
-            }
-        }
-        (RequestType::Create | RequestType::Update, _) => attach(event, lists, aws).await,
+/// Removes every policy of ours from the role `reference` names (a Delete of the step's id);
+/// what is gone is fine, and a permanent error follows `on_delete_error`.
+pub async fn remove(
+    reference: PermissionsRef,
+    on_delete_error: OnDeleteError,
+    aws: &AwsSdk,
+    progress: &Progress,
+) -> Outcome {
+    let id = reference.to_string();
+    let iam = role_iam(aws, &reference).await;
+    removal_outcome(
+        id,
+        on_delete_error,
+        remove_all(&iam, reference.vendor, progress).await,
+    )
+}
+
+/// A Delete of an id this step never answered with success: a Create that failed after
+/// writing (its unconfirmed marker), or one CloudFormation gave up on. Whatever it wrote is
+/// named after the role in the properties (`target`); answers with `id`. A failure is
+/// answered FAILED here and SUCCESS by the plan (see `lifecycle::Plan::answer`).
+pub async fn sweep(target: &Target, id: String, aws: &AwsSdk, progress: &Progress) -> Outcome {
+    let reference = target.reference();
+    let iam = role_iam(aws, &reference).await;
+    match remove_all(&iam, reference.vendor, progress).await {
+        Ok(()) => Outcome::success(id, BTreeMap::new()),
+        Err(e) => Outcome::failed(id, e.to_string()),
     }
 }
 
@@ -175,7 +136,12 @@ async fn role_iam(aws: &AwsSdk, reference: &PermissionsRef) -> RoleIam {
     )
 }
 
-async fn attach(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsSdk) -> Outcome {
+/// Writes the vendor's lists on the role (Create, Update); `lists` is awaited only then.
+pub async fn attach(
+    event: Event<'_>,
+    lists: impl Future<Output = PermissionLists>,
+    aws: &AwsSdk,
+) -> Outcome {
     let reference = event.target.reference();
     let vendor = reference.vendor;
     event.progress.set(format!(
@@ -253,7 +219,7 @@ async fn attach(event: Event<'_>, lists: impl Future<Output = Lists>, aws: &AwsS
 }
 
 /// Removes every policy of ours from the role.
-async fn remove(iam: &RoleIam, vendor: VendorKind, progress: &Progress) -> Result<(), IamError> {
+async fn remove_all(iam: &RoleIam, vendor: Kind, progress: &Progress) -> Result<(), IamError> {
     progress.set(format!(
         "removing {vendor}'s permissions from role {} (IAM)",
         iam.role()
@@ -266,7 +232,7 @@ async fn remove(iam: &RoleIam, vendor: VendorKind, progress: &Progress) -> Resul
 /// Detaches and deletes the managed policies of ours on the role that `keep` does not name.
 async fn remove_managed_except(
     iam: &RoleIam,
-    vendor: VendorKind,
+    vendor: Kind,
     keep: &[&str],
     progress: &Progress,
 ) -> Result<(), IamError> {
@@ -283,7 +249,7 @@ async fn remove_managed_except(
 }
 
 /// The lists without any action that reads data or secrets; each one dropped is logged.
-pub fn refuse_data_reading(lists: Lists) -> Lists {
+pub fn refuse_data_reading(lists: PermissionLists) -> PermissionLists {
     let keep = |action: &String| match deny::reads_data(action) {
         Some(covered) => {
             tracing::warn!(action = %action, reads = covered, "refusing an action of the vendor's permission list: it reads data or secrets");
@@ -291,7 +257,7 @@ pub fn refuse_data_reading(lists: Lists) -> Lists {
         }
         None => true,
     };
-    Lists {
+    PermissionLists {
         standard: lists.standard.into_iter().filter(keep).collect(),
         resource_collection: lists
             .resource_collection
@@ -336,10 +302,11 @@ fn removal_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::ListSource;
 
     #[test]
     fn data_reading_actions_never_reach_the_role() {
-        let lists = Lists {
+        let lists = PermissionLists {
             standard: vec![
                 "ec2:Describe*".into(),
                 "s3:Get*".into(),
@@ -349,7 +316,7 @@ mod tests {
                 vec!["kms:Decrypt".into()],
                 vec!["dynamodb:*".into(), "rds:List*".into()],
             ],
-            source: Source::Vendor(VendorKind::Datadog),
+            source: ListSource::Vendor(Kind::Datadog),
         };
         let kept = refuse_data_reading(lists);
         assert_eq!(kept.standard, ["ec2:Describe*", "s3:GetBucketTagging"]);

@@ -17,7 +17,7 @@ import re
 
 from sandbox import Invocation
 
-# Registrar's marks on a Datadog registration: one stable stack tag (the Datadog integration's marks);
+# Registrar's marks on a Datadog registration: one stable stack tag (src/integrations/datadog/marks.rs);
 # the previous release also wrote the other two, and a transient claim may stand for a moment.
 STACK_TAG_PREFIX = "registrar_stack:"
 LEGACY_MANAGED_TAG = "managed_by:registrar"

@@ -156,9 +156,7 @@ def test_datadog_unreachable_means_the_bundled_lists_and_a_log_line(sandbox):
     body = answered(inv, "SUCCESS")
     assert body["Data"]["PermissionsSource"] == "bundled"
     inline, managed = role_state(sb)
-    # The copy bundled with the Datadog integration (src/integrations/datadog/bundled/, earlier src/vendor/).
-    (bundled_file,) = REPO_ROOT.glob("src/*/datadog/bundled/iam_permissions_standard.json")
-    bundled = json.loads(bundled_file.read_text())
+    bundled = json.loads((REPO_ROOT / "src/integrations/datadog/bundled/iam_permissions_standard.json").read_text())
     assert inline == bundled["answer"]["data"]["attributes"]["permissions"]
     assert body["Data"]["StandardPermissionCount"] == str(len(inline))
     assert managed and body["Data"]["ResourceCollectionPermissionCount"] == str(sum(len(c) for c in managed))

@@ -57,14 +57,13 @@ def test_logs_are_json_lines_and_never_hold_keys_or_the_response_url(sandbox, ru
     answered(fn.invoke(stack.update(pid, dict(props, DisableMetricCollection="true"), props)), "SUCCESS")
     answered(fn.invoke(stack.event("Frobnicate", props)), "FAILED")
     answered(fn.invoke(stack.delete(pid, props)), "SUCCESS")
-    panicking = sb.function({"REGISTRAR_INJECT_PANIC": "1", "RUST_LOG": rust_log})
-    answered(panicking.invoke(sb.stack().create(props)), "FAILED")
+    # A panic's answer and log lines are checked in Rust (tests/handler.rs): the binary has no
+    # way to be made to panic.
 
-    for f in (fn, panicking):
-        records = f.log_records()
-        assert records, "the binary logged nothing at debug level; the hygiene check would be vacuous"
-        not_json = [r for r in records if not isinstance(r, dict)]
-        assert not_json == [], f"stdout lines that are not JSON: {not_json[:3]}"
+    records = fn.log_records()
+    assert records, "the binary logged nothing at debug level; the hygiene check would be vacuous"
+    not_json = [r for r in records if not isinstance(r, dict)]
+    assert not_json == [], f"stdout lines that are not JSON: {not_json[:3]}"
 
     text = "\n".join(f.output_text() for f in sb.functions)
     assert sb.api_key not in text and sb.app_key not in text

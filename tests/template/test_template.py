@@ -44,7 +44,7 @@ DATADOG_SITES = {
 }
 # The custom resource's contract (the README's "Resource properties", with Phase/RegistrationId
 # of the role-binding and role-permissions steps, and Dynatrace's EnvironmentUrl/MonitoringConfigId
-# from the Dynatrace integration, src/integrations/dynatrace/): nothing else may be passed.
+# from src/integrations/dynatrace/): nothing else may be passed.
 CONTRACT_PROPERTIES = {
     "Phase",
     "RegistrationId",
@@ -751,7 +751,7 @@ def test_datadog_parameters(template):
         ("MonitoringConfigId", MONITORING_CONFIG_ID, True),
         ("MonitoringConfigId", "a-b_c=d+e/f.g", True),
         ("MonitoringConfigId", "x" * 500, True),
-        # The function refuses these (the Dynatrace integration): ':' separates the binding's id parts.
+        # The function refuses these (src/integrations/dynatrace/): ':' separates the binding's id parts.
         ("MonitoringConfigId", "a:b", False),
         ("MonitoringConfigId", "has space", False),
         ("MonitoringConfigId", "-", False),
@@ -1045,7 +1045,7 @@ def test_dynatrace_role_trusts_the_mapped_principal_with_the_registrations_exter
 @pytest.mark.parametrize("sample", DYNATRACE_URLS["accepted"], ids=lambda sample: sample["url"])
 def test_dynatrace_principal_follows_the_environment_url(template, sample):
     # The same samples and principals as `cargo test --test template`, which compares them with
-    # the Dynatrace integration's principal account (src/integrations/dynatrace/).
+    # principal_account_id() in src/integrations/dynatrace/.
     stack = dynatrace_stack(template, EnvironmentUrl=sample["url"])
     assert stack.rule_failures() == []
     (trust,) = statements(stack.resources()["DynatraceMonitoringRole"]["Properties"]["AssumeRolePolicyDocument"])

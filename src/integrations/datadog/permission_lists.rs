@@ -18,15 +18,15 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::ACCEPT;
-use serde_json::Value;
+use serde::Deserialize;
 
-use crate::http::VendorHttp;
-use crate::permissions::{Lists, Source};
-use crate::vendor::VendorKind;
+use super::answers;
+use super::site::Site;
+use crate::http::{Api, Dialect, VendorHttp};
+use crate::integrations::{Kind, ListSource, PermissionLists};
 
 /// How long the step tries Datadog before it falls back to the bundled lists.
-pub const FETCH_BUDGET: Duration = Duration::from_secs(25);
+pub(crate) const FETCH_BUDGET: Duration = Duration::from_secs(25);
 
 const STANDARD_PATH: &str = "/api/v2/integration/aws/iam_permissions/standard";
 const RESOURCE_COLLECTION_PATH: &str =
@@ -37,35 +37,47 @@ const BUNDLED_STANDARD: &str = include_str!("bundled/iam_permissions_standard.js
 const BUNDLED_RESOURCE_COLLECTION: &str =
     include_str!("bundled/iam_permissions_resource_collection.json");
 
+/// A bundled list: Datadog's answer and the day it was taken.
+#[derive(Deserialize)]
+struct Bundled {
+    taken: String,
+    answer: serde_json::Value,
+}
+
 /// The bundled lists: (date taken, standard, resource-collection chunks).
-pub fn bundled() -> (String, Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn bundled() -> (String, Vec<String>, Vec<Vec<String>>) {
     let read = |text: &str| {
-        let file: Value = serde_json::from_str(text).expect("the bundled list is JSON");
-        let taken = file["taken"]
-            .as_str()
-            .expect("the bundled list has a date")
-            .to_owned();
-        let chunks = parse(&serde_json::to_vec(&file["answer"]).expect("JSON serializes"))
+        let file: Bundled = serde_json::from_str(text).expect("the bundled list is dated JSON");
+        let chunks = parse(&serde_json::to_vec(&file.answer).expect("JSON serializes"))
             .expect("the bundled list reads as Datadog's answer");
-        (taken, chunks)
+        (file.taken, chunks)
     };
     let (taken, standard) = read(BUNDLED_STANDARD);
     let (_, resource_collection) = read(BUNDLED_RESOURCE_COLLECTION);
     (taken, standard.concat(), resource_collection)
 }
 
-/// The lists for a role, from Datadog at `base` (the site's API host, or the vendor endpoint
-/// override) or else bundled. `http`'s deadline is the fetch budget.
-pub async fn fetch(base: &str, http: &VendorHttp, resource_collection: bool) -> Lists {
+/// The lists for a role: Datadog's, asked of the site's API host (or the endpoint that
+/// replaces it) within [`FETCH_BUDGET`], or else the bundled ones.
+pub async fn fetch(site: Site, resource_collection: bool, http: VendorHttp) -> PermissionLists {
+    let api = http.within(FETCH_BUDGET).api(
+        &site.api_base_url(),
+        Dialect {
+            // Datadog's organisation template asks without keys (see the module's doc).
+            authorization: Vec::new(),
+            body_type: "application/json",
+            error_message: answers::error_message,
+        },
+    );
     let (taken, bundled_standard, bundled_resource_collection) = bundled();
-    let mut source = Source::Vendor(VendorKind::Datadog);
+    let mut source = ListSource::Vendor(Kind::Datadog);
     let mut fall_back = |list: &str, why: String| {
         tracing::warn!(list, why = %why, bundled_taken = %taken, "Datadog's permission list could not be fetched; using the copy bundled with Registrar");
-        source = Source::Bundled {
+        source = ListSource::Bundled {
             taken: taken.clone(),
         };
     };
-    let standard = match get(base, STANDARD_PATH, http).await {
+    let standard = match get(&api, STANDARD_PATH).await {
         Ok(chunks) => chunks.concat(),
         Err(why) => {
             fall_back("standard", why);
@@ -73,7 +85,7 @@ pub async fn fetch(base: &str, http: &VendorHttp, resource_collection: bool) -> 
         }
     };
     let resource_collection = if resource_collection {
-        match get(base, RESOURCE_COLLECTION_PATH, http).await {
+        match get(&api, RESOURCE_COLLECTION_PATH).await {
             Ok(chunks) => chunks,
             Err(why) => {
                 fall_back("resource_collection", why);
@@ -83,63 +95,70 @@ pub async fn fetch(base: &str, http: &VendorHttp, resource_collection: bool) -> 
     } else {
         Vec::new()
     };
-    Lists {
+    PermissionLists {
         standard,
         resource_collection,
         source,
     }
 }
 
-async fn get(base: &str, path: &str, http: &VendorHttp) -> Result<Vec<Vec<String>>, String> {
-    let url = reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/')))
-        .map_err(|e| format!("bad URL: {e}"))?;
-    let answer = http
-        .send(Method::GET, url, |request| {
-            request.header(ACCEPT, "application/json")
-        })
+async fn get(api: &Api, path: &str) -> Result<Vec<Vec<String>>, String> {
+    let answer = api
+        .send(Method::GET, api.url(path), None::<&()>)
         .await
-        .map_err(|gave_up| gave_up.to_string())?;
+        .map_err(|e| e.to_string())?;
     if answer.status != 200 {
         return Err(format!(
             "HTTP {}: {}",
             answer.status,
-            super::answers::error_message(&answer.body)
+            answers::error_message(&answer.body)
         ));
     }
     parse(&answer.body).map_err(str::to_owned)
 }
 
+/// An answer of the `iam_permissions` endpoints (`AWSIntegrationIamPermissionsResponse`).
+#[derive(Deserialize)]
+struct Answer {
+    data: AnswerData,
+}
+
+#[derive(Deserialize)]
+struct AnswerData {
+    attributes: AnswerAttributes,
+}
+
+#[derive(Deserialize)]
+struct AnswerAttributes {
+    permissions: Permissions,
+}
+
+/// `permissions`: a list of actions, or with `chunked=true` a list of lists.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Permissions {
+    Chunked(Vec<Vec<String>>),
+    Flat(Vec<String>),
+}
+
 /// `data.attributes.permissions` of an answer, as chunks: a flat list is one chunk. Every
 /// entry must look like an IAM action (`service:Action`, wildcards allowed), and there must be
 /// at least one.
-pub fn parse(body: &[u8]) -> Result<Vec<Vec<String>>, &'static str> {
-    let json: Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON")?;
-    let listed = json
-        .pointer("/data/attributes/permissions")
-        .and_then(Value::as_array)
-        .ok_or("the answer has no data.attributes.permissions list")?;
-    let action = |value: &Value| {
-        value
-            .as_str()
-            .filter(|a| is_action(a))
-            .map(str::to_owned)
-            .ok_or("an entry is not an IAM action")
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Vec<String>>, &'static str> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            "the answer has no data.attributes.permissions list of strings or of lists"
+        } else {
+            "the answer is not JSON"
+        }
+    })?;
+    let chunks = match answer.data.attributes.permissions {
+        Permissions::Chunked(chunks) => chunks,
+        Permissions::Flat(actions) => vec![actions],
     };
-    let chunks = if listed.iter().all(Value::is_array) {
-        listed
-            .iter()
-            .map(|chunk| {
-                chunk
-                    .as_array()
-                    .expect("checked above")
-                    .iter()
-                    .map(action)
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        vec![listed.iter().map(action).collect::<Result<Vec<_>, _>>()?]
-    };
+    if chunks.iter().flatten().any(|action| !is_action(action)) {
+        return Err("an entry is not an IAM action");
+    }
     let chunks: Vec<Vec<String>> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
     if chunks.is_empty() {
         return Err("the list is empty");

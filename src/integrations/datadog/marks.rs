@@ -13,34 +13,33 @@
 //! when a POST made them, `registrar_request:<request>`. They are still recognised, and any
 //! PATCH rewrites their tags to the scheme above (the customer's own tags are kept).
 
-use serde_json::Value;
-
-use crate::vendor::{Owner, Registration, Unusable};
+use super::account::AccountConfig;
+use crate::integrations::{Owner, Registration, Unusable};
 
 /// The prefix of the tag naming the stack that owns a registration.
-pub const STACK_TAG_PREFIX: &str = "registrar_stack:";
+pub(crate) const STACK_TAG_PREFIX: &str = "registrar_stack:";
 /// The prefix of the transient tag naming the unconfirmed-Create marker a registration was
 /// claimed from.
-pub const CLAIM_TAG_PREFIX: &str = "registrar_claims:";
+pub(crate) const CLAIM_TAG_PREFIX: &str = "registrar_claims:";
 /// Written by the previous release on every registration; recognised, never written.
-pub const LEGACY_MANAGED_TAG: &str = "managed_by:registrar";
+pub(crate) const LEGACY_MANAGED_TAG: &str = "managed_by:registrar";
 /// Written by the previous release on a POST: the request that created the registration.
 /// Recognised (its exact cleanup rule still applies), never written.
-pub const LEGACY_REQUEST_TAG_PREFIX: &str = "registrar_request:";
+pub(crate) const LEGACY_REQUEST_TAG_PREFIX: &str = "registrar_request:";
 
 /// `registrar_stack:<region>/<stack name>`, lower-case as Datadog stores tags.
-pub fn stack_tag(stack: &impl std::fmt::Display) -> String {
+pub(crate) fn stack_tag(stack: &impl std::fmt::Display) -> String {
     format!("{STACK_TAG_PREFIX}{stack}").to_ascii_lowercase()
 }
 
 /// `registrar_claims:<request>`.
-pub fn claim_tag(request_id: &str) -> String {
+pub(crate) fn claim_tag(request_id: &str) -> String {
     format!("{CLAIM_TAG_PREFIX}{request_id}").to_ascii_lowercase()
 }
 
 /// Whether a tag is one of Registrar's marks (current or previous release), which the account
 /// tags a customer asks for never keep.
-pub fn is_mark(tag: &str) -> bool {
+pub(crate) fn is_mark(tag: &str) -> bool {
     let tag = tag.to_ascii_lowercase();
     tag == LEGACY_MANAGED_TAG
         || tag.starts_with(STACK_TAG_PREFIX)
@@ -51,38 +50,40 @@ pub fn is_mark(tag: &str) -> bool {
 /// The account tags of an account config; `null` or missing reads as none (the recorded answer
 /// to a create without tags has `"account_tags": null`: cassette
 /// `test_aws_integration_create_account_with_valid_config_returns_aws_account_object_response`).
-pub fn tags(data: &Value) -> Vec<&str> {
-    data.pointer("/attributes/account_tags")
-        .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
+pub(crate) fn tags(config: &AccountConfig) -> Vec<&str> {
+    config
+        .attributes
+        .account_tags
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect()
 }
 
 /// Reads an account config and judges its owner by the tags: `this_stack_tag` is this stack's
 /// [`stack_tag`].
-pub fn read_registration(data: &Value, this_stack_tag: &str) -> Result<Registration, &'static str> {
-    let id = data
-        .get("id")
-        .and_then(Value::as_str)
+pub fn read_registration(
+    config: &AccountConfig,
+    this_stack_tag: &str,
+) -> Result<Registration, &'static str> {
+    let id = config
+        .id
+        .as_deref()
         .filter(|id| !id.is_empty())
         .ok_or("no account id")?;
-    let auth = data.pointer("/attributes/auth_config");
-    let external_id = auth
-        .and_then(|a| a.get("external_id"))
-        .and_then(Value::as_str);
+    let auth = config.attributes.auth_config.as_ref();
+    let external_id = auth.and_then(|a| a.external_id.as_deref());
     // An account registered with access keys lists `auth_config: {access_key_id}` and no
     // external ID (cassette `test_aws_integration_get_all_account_configs_returns_aws_accounts_list_object_response`),
     // and Datadog refuses a PATCH that switches between role and keys with 400 "cannot switch
     // between role and key based auth" (`test_aws_integration_patch_account_config_returns_bad_request_response`).
-    let access_key = auth
-        .and_then(|a| a.get("access_key_id"))
-        .and_then(Value::as_str);
+    let access_key = auth.and_then(|a| a.access_key_id.as_deref());
     let unusable = match (external_id, access_key) {
         (Some(_), _) => None,
         (None, Some(_)) => Some(access_keys()),
         (None, None) => return Err("no auth_config.external_id (and no access_key_id)"),
     };
-    let tags = tags(data);
+    let tags = tags(config);
     let owner = if tags.iter().any(|t| t.eq_ignore_ascii_case(this_stack_tag)) {
         Owner::ThisStack
     } else if let Some(other) = tags.iter().find_map(|t| strip_prefix(t, STACK_TAG_PREFIX)) {
@@ -127,12 +128,18 @@ fn strip_prefix<'a>(tag: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const THIS: &str = "registrar_stack:us-east-1/stackset-dd-1";
 
-    fn config(tags: &[&str]) -> Value {
-        json!({"id": "u1", "attributes": {"account_tags": tags, "auth_config": {"external_id": "e1"}}})
+    fn parsed(value: Value) -> AccountConfig {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn config(tags: &[&str]) -> AccountConfig {
+        parsed(
+            json!({"id": "u1", "attributes": {"account_tags": tags, "auth_config": {"external_id": "e1"}}}),
+        )
     }
 
     #[test]
@@ -174,12 +181,16 @@ mod tests {
 
     #[test]
     fn access_key_registrations_are_read_as_unusable() {
-        let keys = json!({"id": "u2", "attributes": {"account_tags": [], "auth_config": {"access_key_id": "AKIA514950102505"}}});
+        let keys = parsed(
+            json!({"id": "u2", "attributes": {"account_tags": [], "auth_config": {"access_key_id": "AKIA514950102505"}}}),
+        );
         let registration = read_registration(&keys, THIS).unwrap();
         assert_eq!(registration.owner, Owner::Someone);
         assert!(registration.unusable.unwrap().how.contains("access keys"));
-        assert!(read_registration(&json!({"id": "u1", "attributes": {}}), THIS).is_err());
-        let null_tags = json!({"id": "u3", "attributes": {"account_tags": null, "auth_config": {"role_name": "r", "external_id": "e"}}});
+        assert!(read_registration(&parsed(json!({"id": "u1", "attributes": {}})), THIS).is_err());
+        let null_tags = parsed(
+            json!({"id": "u3", "attributes": {"account_tags": null, "auth_config": {"role_name": "r", "external_id": "e"}}}),
+        );
         assert_eq!(
             read_registration(&null_tags, THIS).unwrap().owner,
             Owner::Someone

@@ -18,147 +18,27 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
 
-use super::{ATTEMPT_ALLOWANCE, CONNECTION_SCHEMA, Dynatrace, VENDOR, WithHint, error_message};
+mod object;
+
+use self::object::{
+    Connection, ConnectionObject, ConnectionValue, ListPage, NewObject, PostResult, Put,
+    is_name_taken, owner_of,
+};
+use super::answers::{self, Lenient};
+use super::{ATTEMPT_ALLOWANCE, CONNECTION_SCHEMA, Dynatrace, VENDOR};
 use crate::backoff::Backoff;
 use crate::http::{Answer, GaveUp};
-use crate::vendor::{Owner, Registration, Removal, StackMark, VendorError};
+use crate::integrations::{Owner, Registration, Removal, VendorError};
+
+pub(crate) use self::object::connection_name;
 
 pub(super) const SETTINGS_PATH: &str = "/platform/classic/environment-api/v2/settings/objects";
-const CONNECTION_TYPE: &str = "awsRoleBasedAuthentication";
-/// The consumer the data-acquisition extension reads connections as (the schema's default).
-const CONSUMER: &str = "SVC:com.dynatrace.da";
-/// Every connection Registrar names starts with this.
-const NAME_PREFIX: &str = "registrar-";
-/// The schema's limit on connection names.
-const NAME_MAX: usize = 100;
 /// Settings list pages: the documented maximum size, and a bound on how many are followed.
 const PAGE_SIZE: &str = "500";
 const MAX_PAGES: usize = 50;
 /// What a list asks for: the value, and whose the object is.
 const LIST_FIELDS: &str = "objectId,value,owner";
-
-/// The connection name Registrar gives an account's connection: its ownership mark,
-/// `registrar-<account>-<region>/<stack name>`. Names are limited to 100 characters and may
-/// not contain `:` (replaced by `-`); a longer name keeps its first 83 characters and ends with
-/// `~` and 16 hex digits of a 64-bit FNV-1a hash of the whole name, so it stays deterministic
-/// and distinct.
-pub fn connection_name(account: &str, stack: &StackMark) -> String {
-    let full: String = format!("{NAME_PREFIX}{account}-{stack}")
-        .chars()
-        .map(|c| if c == ':' { '-' } else { c })
-        .collect();
-    if full.chars().count() <= NAME_MAX {
-        return full;
-    }
-    let hash = format!("~{:016x}", fnv1a(full.as_bytes()));
-    let head: String = full.chars().take(NAME_MAX - hash.len()).collect();
-    format!("{head}{hash}")
-}
-
-/// 64-bit FNV-1a: a stable hash (the standard library's is randomised per process).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Who made a connection, judged by its name (and, for connections Registrar did not name, by
-/// its role ARN); `None` when it is not this account's.
-fn owner_of(name: &str, role_arn: &str, ours: &str, account: &str) -> Option<Owner> {
-    let registrar_prefix = format!("{NAME_PREFIX}{account}-");
-    if name == ours {
-        Some(Owner::ThisStack)
-    } else if let Some(stack) = name.strip_prefix(&registrar_prefix) {
-        Some(Owner::OtherStack(stack.to_owned()))
-    } else if role_arn.contains(&format!(":{account}:role/")) {
-        Some(Owner::Someone)
-    } else {
-        None
-    }
-}
-
-/// A connection as Dynatrace returns it.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Connection {
-    pub(super) id: String,
-    pub(super) name: String,
-    pub(super) role_arn: String,
-    /// The whole `value`, so that a write keeps what Registrar does not manage.
-    value: Value,
-    update_token: Option<String>,
-    /// Whose it is (`user:<id>`, `group:<id>` or `all-users`), when the answer says.
-    owner: Option<String>,
-}
-
-impl Connection {
-    fn parse(object: &Value) -> Option<Connection> {
-        let id = object.get("objectId")?.as_str()?.to_owned();
-        let value = object.get("value")?.clone();
-        Some(Connection {
-            name: value.get("name").and_then(Value::as_str)?.to_owned(),
-            role_arn: value
-                .pointer("/awsRoleBasedAuthentication/roleArn")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            update_token: object
-                .get("updateToken")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            owner: object.get("owner").and_then(identity),
-            id,
-            value,
-        })
-        .filter(|c| !c.id.is_empty())
-    }
-}
-
-/// An `Identity` (`{"type": "user"|"group"|"all-users", "id"}`) as one word.
-fn identity(owner: &Value) -> Option<String> {
-    match (
-        owner.get("type").and_then(Value::as_str)?,
-        owner.get("id").and_then(Value::as_str),
-    ) {
-        ("all-users", _) => Some("all-users".to_owned()),
-        (kind, Some(id)) if !kind.is_empty() && !id.is_empty() => Some(format!("{kind}:{id}")),
-        _ => None,
-    }
-}
-
-/// The connection's value with Registrar's name and consumer and the role ARN `role_arn`,
-/// keeping every other field and consumer; `None` when it already is so.
-fn desired_connection(value: &Value, name: &str, role_arn: &str) -> Option<Value> {
-    let mut desired = value.clone();
-    let object = desired.as_object_mut()?;
-    object.insert("name".into(), json!(name));
-    object.insert("type".into(), json!(CONNECTION_TYPE));
-    let auth = object
-        .entry("awsRoleBasedAuthentication")
-        .or_insert_with(|| json!({}));
-    if !auth.is_object() {
-        *auth = json!({});
-    }
-    let auth = auth.as_object_mut()?;
-    auth.insert("roleArn".into(), json!(role_arn));
-    let consumers = auth.entry("consumers").or_insert_with(|| json!([]));
-    if !consumers.is_array() {
-        *consumers = json!([]);
-    }
-    let consumers = consumers.as_array_mut()?;
-    if !consumers.iter().any(|c| c.as_str() == Some(CONSUMER)) {
-        consumers.push(json!(CONSUMER));
-    }
-    (desired != *value).then_some(desired)
-}
-
-/// Whether an error says the connection name is taken (the schema's uniqueness constraint).
-pub(super) fn is_name_taken(message: &str) -> bool {
-    message
-        .to_ascii_lowercase()
-        .contains("another connection defined under this name")
-}
 
 /// Who holds this stack's connection name in the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +46,7 @@ enum NameHolder {
     /// Nobody: no connection has the name.
     Free,
     /// A connection the token can see.
-    Visible(Connection),
+    Visible(Box<Connection>),
     /// A connection the token cannot see (another owner's, not shared with it).
     Hidden,
 }
@@ -203,43 +83,47 @@ impl Dynatrace {
     /// Every connection the token can see (the list answers accessible objects only).
     async fn visible_connections(&self) -> Result<Vec<Connection>, VendorError> {
         let call = "GET settings objects";
-        let mut url = self.url(SETTINGS_PATH);
+        let mut url = self.api.url(SETTINGS_PATH);
         url.query_pairs_mut()
             .append_pair("schemaIds", CONNECTION_SCHEMA)
             .append_pair("fields", LIST_FIELDS)
             .append_pair("pageSize", PAGE_SIZE);
         let mut connections = Vec::new();
         for _ in 0..MAX_PAGES {
-            let answer = self.call(Method::GET, url.clone(), None).await?;
+            let answer = self.api.send(Method::GET, url.clone(), None::<&()>).await?;
             if answer.status != 200 {
                 return Err(self.refused(call, &answer));
             }
-            let body = self.json(&answer, call)?;
-            let items = body
-                .get("items")
-                .and_then(Value::as_array)
-                .ok_or_else(|| self.unreadable(call, "no items list"))?;
-            connections.extend(items.iter().filter_map(Connection::parse));
+            let page: ListPage = self.api.read(&answer, call)?;
+            connections.extend(
+                page.items
+                    .into_iter()
+                    .filter_map(Lenient::ok)
+                    .filter_map(Connection::from_object),
+            );
             // Later pages are asked for with the key alone (the API rejects other parameters).
-            match body.get("nextPageKey").and_then(Value::as_str) {
+            match page.next_page_key {
                 Some(key) if !key.is_empty() => {
-                    url = self.url(SETTINGS_PATH);
-                    url.query_pairs_mut().append_pair("nextPageKey", key);
+                    url = self.api.url(SETTINGS_PATH);
+                    url.query_pairs_mut().append_pair("nextPageKey", &key);
                 }
                 _ => return Ok(connections),
             }
         }
-        Err(self.unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
+        Err(self
+            .api
+            .unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
     }
 
     /// Creates this stack's connection with an empty role ARN.
     pub(super) async fn create_connection(&self) -> Result<Registration, VendorError> {
         let call = "POST settings objects";
         let answer = self
-            .call(
+            .api
+            .send(
                 Method::POST,
-                self.url(SETTINGS_PATH),
-                Some(json!([self.new_connection()])),
+                self.api.url(SETTINGS_PATH),
+                Some(&[self.new_connection()]),
             )
             .await?;
         let id = match self.posted(call, &answer)? {
@@ -253,7 +137,9 @@ impl Dynatrace {
                 };
             }
             Posted::Valid => {
-                return Err(self.unreadable(call, "no objectId for the new connection"));
+                return Err(self
+                    .api
+                    .unreadable(call, "no objectId for the new connection"));
             }
         };
         // The owner is the token's user; read it back to record it (best effort).
@@ -263,52 +149,45 @@ impl Dynatrace {
                 tracing::warn!(connection = %id, "could not read the new connection back to record its owner")
             }
         }
-        Ok(Registration {
-            external_id: id.clone(),
-            id,
-            owner: Owner::ThisStack,
-            created_by: None,
-            claimed_by: None,
-            unusable: None,
-        })
+        Ok(Registration::own(&id))
     }
 
     /// The settings object of a new connection of this stack (empty role ARN).
-    fn new_connection(&self) -> Value {
-        json!({
-            "schemaId": CONNECTION_SCHEMA,
-            "scope": "environment",
-            "value": {
-                "name": self.name,
-                "type": CONNECTION_TYPE,
-                CONNECTION_TYPE: {"roleArn": "", "consumers": [CONSUMER]}
-            }
-        })
+    fn new_connection(&self) -> NewObject {
+        NewObject {
+            schema_id: CONNECTION_SCHEMA,
+            scope: "environment",
+            value: ConnectionValue::new(&self.name),
+        }
     }
 
     /// Reads the answer to a settings POST: a list with one result per object posted, for 200,
     /// 207 and 400 alike (the HTTP status summarises; each item has its own code and error).
     fn posted(&self, call: &str, answer: &Answer) -> Result<Posted, VendorError> {
-        let item = serde_json::from_slice::<Value>(&answer.body)
+        let first = serde_json::from_slice::<Vec<Lenient<PostResult>>>(&answer.body)
             .ok()
-            .and_then(|body| body.as_array().and_then(|items| items.first().cloned()));
-        let Some(item) = item else {
+            .and_then(|items| items.into_iter().next());
+        let Some(first) = first else {
             return match answer.status {
-                200 | 201 | 207 => Err(self.unreadable(call, "no result list")),
+                200 | 201 | 207 => Err(self.api.unreadable(call, "no result list")),
                 _ => Err(self.refused(call, answer)),
             };
         };
-        let code = item
-            .get("code")
-            .and_then(Value::as_u64)
-            .map_or(answer.status, |c| c as u16);
-        match item.get("objectId").and_then(Value::as_str) {
-            Some(id) if (200..300).contains(&code) && !id.is_empty() => {
-                Ok(Posted::Created(id.to_owned()))
-            }
+        let result = first.ok().unwrap_or_default();
+        let code = result.code.and_then(Lenient::ok).unwrap_or(answer.status);
+        match result.object_id.and_then(Lenient::ok) {
+            Some(id) if (200..300).contains(&code) && !id.is_empty() => Ok(Posted::Created(id)),
             _ if (200..300).contains(&code) => Ok(Posted::Valid),
             _ => {
-                let message = error_message(item.to_string().as_bytes());
+                let message = result
+                    .error
+                    .and_then(Lenient::ok)
+                    .map(|error| error.describe())
+                    .filter(|m| !m.is_empty())
+                    .map_or_else(
+                        || "no error details".to_owned(),
+                        |m| m.trim_end_matches('.').to_owned(),
+                    );
                 if is_name_taken(&message) {
                     Ok(Posted::NameTaken)
                 } else {
@@ -335,21 +214,12 @@ impl Dynatrace {
                     .await
                     .map(|()| None);
             };
-            let registration = Registration {
-                id: connection.id.clone(),
-                external_id: connection.id.clone(),
-                owner: Owner::ThisStack,
-                created_by: None,
-                claimed_by: None,
-                unusable: None,
-            };
+            let registration = Registration::own(&connection.id);
             // The role ARN already bound stays: Dynatrace cannot change it.
-            let Some(value) =
-                desired_connection(&connection.value, &self.name, &connection.role_arn)
-            else {
+            let Some(value) = connection.value.desired(&self.name, &connection.role_arn) else {
                 return Ok(Some(registration));
             };
-            let answer = self.put_connection(&connection, value).await?;
+            let answer = self.put_connection(&connection, &value).await?;
             match answer.status {
                 200 | 204 => return Ok(Some(registration)),
                 404 => return self.gone_or_hidden(call, id).await.map(|()| None),
@@ -366,9 +236,8 @@ impl Dynatrace {
     /// stack's name exists that the token cannot see.
     pub(super) async fn delete_connection(&self, id: &str) -> Result<Removal, VendorError> {
         let call = "DELETE connection";
-        let answer = self
-            .call(Method::DELETE, self.object_url(SETTINGS_PATH, id), None)
-            .await?;
+        let url = self.api.object_url(SETTINGS_PATH, id);
+        let answer = self.api.send(Method::DELETE, url, None::<&()>).await?;
         match answer.status {
             200 | 204 => Ok(Removal::Removed),
             404 => self
@@ -398,15 +267,16 @@ impl Dynatrace {
     /// (`POST settings objects?validateOnly=true`).
     async fn name_holder(&self) -> Result<NameHolder, VendorError> {
         let call = "POST settings objects (validateOnly)";
-        let mut url = self.url(SETTINGS_PATH);
+        let mut url = self.api.url(SETTINGS_PATH);
         url.query_pairs_mut().append_pair("validateOnly", "true");
         let answer = self
-            .call(Method::POST, url, Some(json!([self.new_connection()])))
+            .api
+            .send(Method::POST, url, Some(&[self.new_connection()]))
             .await?;
         match self.posted(call, &answer)? {
             Posted::Valid | Posted::Created(_) => Ok(NameHolder::Free),
             Posted::NameTaken => Ok(match self.visible_by_name().await? {
-                Some(connection) => NameHolder::Visible(connection),
+                Some(connection) => NameHolder::Visible(Box::new(connection)),
                 None => NameHolder::Hidden,
             }),
         }
@@ -446,15 +316,15 @@ impl Dynatrace {
     }
 
     /// The connection `id`, or `None` if the token gets a 404 for it.
-    pub(super) async fn connection(&self, id: &str) -> Result<Option<Connection>, VendorError> {
+    async fn connection(&self, id: &str) -> Result<Option<Connection>, VendorError> {
         let call = "GET connection";
-        let answer = self
-            .call(Method::GET, self.object_url(SETTINGS_PATH, id), None)
-            .await?;
+        let url = self.api.object_url(SETTINGS_PATH, id);
+        let answer = self.api.send(Method::GET, url, None::<&()>).await?;
         match answer.status {
             200 => {
-                let connection = Connection::parse(&self.json(&answer, call)?)
-                    .ok_or_else(|| self.unreadable(call, "no objectId or value.name"))?;
+                let object: ConnectionObject = self.api.read(&answer, call)?;
+                let connection = Connection::from_object(object)
+                    .ok_or_else(|| self.api.unreadable(call, "an empty objectId"))?;
                 self.note_owner(&connection);
                 Ok(Some(connection))
             }
@@ -468,18 +338,14 @@ impl Dynatrace {
     async fn put_connection(
         &self,
         connection: &Connection,
-        value: Value,
+        value: &ConnectionValue,
     ) -> Result<Answer, VendorError> {
-        let mut body = json!({ "value": value });
-        if let Some(token) = &connection.update_token {
-            body["updateToken"] = json!(token);
-        }
-        self.call(
-            Method::PUT,
-            self.object_url(SETTINGS_PATH, &connection.id),
-            Some(body),
-        )
-        .await
+        let body = Put {
+            value,
+            update_token: connection.update_token.as_deref(),
+        };
+        let url = self.api.object_url(SETTINGS_PATH, &connection.id);
+        self.api.send(Method::PUT, url, Some(&body)).await
     }
 
     /// Puts `role_arn` into connection `id`. Dynatrace validates the ARN by assuming the role,
@@ -529,22 +395,24 @@ impl Dynatrace {
                     )));
                 }
             }
-            let value = desired_connection(&connection.value, &self.name, role_arn)
+            let value = connection
+                .value
+                .desired(&self.name, role_arn)
                 .unwrap_or_else(|| connection.value.clone());
-            let answer = self.put_connection(&connection, value).await?;
+            let answer = self.put_connection(&connection, &value).await?;
             match answer.status {
                 200 | 204 => return Ok(()),
                 400 | 404 => {
                     let wait = propagation.next_delay();
-                    let message = error_message(&answer.body);
-                    if self.http.remaining() < wait + ATTEMPT_ALLOWANCE {
+                    let message = answers::error_message(&answer.body);
+                    if self.api.http().remaining() < wait + ATTEMPT_ALLOWANCE {
                         return Err(self.refused_with(call, answer.status, message).with_hint(format!(
                             " Dynatrace validates the role by assuming it, and still could not after {attempts} attempt(s). Check that role {role_arn} exists and trusts arn:aws:iam::{}:root with sts:ExternalId {id}; IAM changes can take a few minutes to propagate, so retrying the stack operation is safe.",
                             super::principal_account_id(&self.settings.environment_host)
                         )));
                     }
                     tracing::warn!(vendor = VENDOR, call, attempt = attempts, status = answer.status, error = %message, wait_ms = wait.as_millis() as u64, "Dynatrace could not assume the role yet (IAM propagation); retrying");
-                    self.http.report(format!(
+                    self.api.http().report(format!(
                         "waiting for IAM to propagate role {role_arn} before Dynatrace can validate it (attempt {attempts} got HTTP {}: {message})",
                         answer.status
                     ));
@@ -569,7 +437,7 @@ impl Dynatrace {
         attempts: u32,
     ) -> Result<(), VendorError> {
         let wait = backoff.next_delay();
-        if self.http.remaining() < wait + ATTEMPT_ALLOWANCE {
+        if self.api.http().remaining() < wait + ATTEMPT_ALLOWANCE {
             return Err(VendorError::GaveUp(GaveUp {
                 vendor: VENDOR,
                 call: call.to_owned(),
@@ -585,7 +453,7 @@ impl Dynatrace {
             wait_ms = wait.as_millis() as u64,
             "changed by another writer meanwhile; reading again"
         );
-        self.http.report(format!(
+        self.api.http().report(format!(
             "retrying {call} after a concurrent change (attempt {attempts})"
         ));
         tokio::time::sleep(wait).await;
@@ -615,151 +483,3 @@ enum Posted {
     NameTaken,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_names_are_deterministic_bounded_and_colon_free() {
-        let mark = |stack: &str| StackMark {
-            region: "eu-central-1".into(),
-            stack_name: stack.into(),
-        };
-        assert_eq!(
-            connection_name("123456789012", &mark("registrar")),
-            "registrar-123456789012-eu-central-1/registrar"
-        );
-        let long = format!("StackSet-registrar-{}", "x".repeat(120));
-        let name = connection_name("123456789012", &mark(&long));
-        assert_eq!(name.chars().count(), 100);
-        assert!(name.starts_with("registrar-123456789012-eu-central-1/StackSet-registrar-"));
-        let (head, hash) = name.split_at(83);
-        assert!(head.ends_with('x'), "{name}");
-        assert!(
-            hash.len() == 17
-                && hash.starts_with('~')
-                && hash[1..].bytes().all(|b| b.is_ascii_hexdigit()),
-            "{name}"
-        );
-        assert_eq!(name, connection_name("123456789012", &mark(&long)));
-        let other = connection_name("123456789012", &mark(&format!("{long}y")));
-        assert_ne!(name, other, "names of different stacks must differ");
-        assert!(!connection_name("123456789012", &mark("a:b")).contains(':'));
-    }
-
-    #[test]
-    fn ownership_is_read_from_the_name_then_the_role_arn() {
-        let ours = "registrar-123456789012-us-east-1/s";
-        let account = "123456789012";
-        assert_eq!(owner_of(ours, "", ours, account), Some(Owner::ThisStack));
-        assert_eq!(
-            owner_of("registrar-123456789012-eu-west-1/s", "", ours, account),
-            Some(Owner::OtherStack("eu-west-1/s".into()))
-        );
-        assert_eq!(
-            owner_of(
-                "prod account",
-                "arn:aws:iam::123456789012:role/Dynatrace",
-                ours,
-                account
-            ),
-            Some(Owner::Someone)
-        );
-        assert_eq!(
-            owner_of(
-                "other",
-                "arn:aws:iam::999999999999:role/Dynatrace",
-                ours,
-                account
-            ),
-            None
-        );
-        assert_eq!(
-            owner_of("registrar-999999999999-us-east-1/s", "", ours, account),
-            None
-        );
-    }
-
-    #[test]
-    fn the_desired_connection_keeps_the_role_and_foreign_fields() {
-        let value = json!({"name": "theirs", "type": CONNECTION_TYPE,
-            CONNECTION_TYPE: {"roleArn": "arn:aws:iam::123456789012:role/R", "consumers": ["SVC:com.dynatrace.openpipeline"]}});
-        let desired =
-            desired_connection(&value, "ours", "arn:aws:iam::123456789012:role/R").unwrap();
-        assert_eq!(desired["name"], "ours");
-        assert_eq!(
-            desired[CONNECTION_TYPE]["consumers"],
-            json!(["SVC:com.dynatrace.openpipeline", CONSUMER])
-        );
-        assert_eq!(
-            desired_connection(&desired, "ours", "arn:aws:iam::123456789012:role/R"),
-            None,
-            "nothing to write when it already is so"
-        );
-    }
-
-    #[test]
-    fn connections_parse_from_list_items_and_single_objects() {
-        let c = Connection::parse(&json!({"objectId": "o1", "updateToken": "t1",
-            "owner": {"type": "user", "id": "5d9e1b2c-0000-4000-8000-00000000abcd"},
-            "value": {"name": "n", "type": CONNECTION_TYPE, CONNECTION_TYPE: {"roleArn": "", "consumers": []}}}))
-        .unwrap();
-        assert_eq!(
-            (c.id.as_str(), c.name.as_str(), c.role_arn.as_str()),
-            ("o1", "n", "")
-        );
-        assert_eq!(c.update_token.as_deref(), Some("t1"));
-        assert_eq!(
-            c.owner.as_deref(),
-            Some("user:5d9e1b2c-0000-4000-8000-00000000abcd")
-        );
-        assert!(Connection::parse(&json!({"objectId": "", "value": {"name": "n"}})).is_none());
-        assert!(Connection::parse(&json!({"objectId": "o"})).is_none());
-    }
-
-    #[test]
-    fn owners_are_identities_in_one_word() {
-        assert_eq!(
-            identity(&json!({"type": "group", "id": "g1"})).as_deref(),
-            Some("group:g1")
-        );
-        assert_eq!(
-            identity(&json!({"type": "all-users"})).as_deref(),
-            Some("all-users")
-        );
-        assert_eq!(identity(&json!({"type": "user"})), None);
-        assert_eq!(identity(&json!("user:x")), None);
-    }
-
-    #[test]
-    fn the_name_taken_message_is_recognised() {
-        let list = br#"[{"code":400,"error":{"code":400,"message":"Constraints violated.","constraintViolations":[{"path":"name","message":"There is another connection defined under this name."}]},"invalidValue":{}}]"#;
-        assert!(is_name_taken(&error_message(list)));
-        assert!(!is_name_taken("Constraints violated. (name: too long)"));
-    }
-}
-
-#[cfg(test)]
-mod fuzz {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn arbitrary_objects_never_panic(object in crate::vendor::dynatrace::fuzz::json()) {
-            let _ = Connection::parse(&object);
-            let _ = desired_connection(&object, "registrar-111111111111-us-east-1/s", "");
-            if let Some(owner) = object.get("owner") {
-                let _ = identity(owner);
-            }
-        }
-
-        #[test]
-        fn names_fit_the_physical_id(account in "[0-9]{12}", region in "[a-z0-9-]{1,20}", stack in ".{0,200}") {
-            let name = connection_name(&account, &StackMark { region, stack_name: stack });
-            prop_assert!(name.chars().count() <= NAME_MAX && !name.contains(':'));
-            let prefix = format!("{NAME_PREFIX}{account}-");
-            prop_assert!(name.starts_with(&prefix));
-        }
-    }
-}

@@ -11,38 +11,40 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Url};
 use tokio::time::Instant;
 
+use super::api::{Api, Dialect};
 use crate::backoff::{Backoff, random_up_to};
-use crate::cfn::guard::Progress;
+use crate::progress::Progress;
 
 /// One attempt never waits longer than this for an answer.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP answer the vendor module interprets.
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 /// The vendor kept failing transiently until the deadline left no room for another attempt.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{vendor} did not give a usable answer to {call} after {attempts} attempt(s) over {:.0} s (last: {last})", elapsed.as_secs_f64())]
 pub struct GaveUp {
-    pub vendor: &'static str,
-    pub call: String,
-    pub attempts: u32,
-    pub last: String,
-    pub elapsed: Duration,
+    pub(crate) vendor: &'static str,
+    pub(crate) call: String,
+    pub(crate) attempts: u32,
+    pub(crate) last: String,
+    pub(crate) elapsed: Duration,
 }
 
-/// Sends vendor calls under the retry policy.
+/// Sends vendor calls under the retry policy, until the event's deadline.
 #[derive(Clone)]
 pub struct VendorHttp {
     client: reqwest::Client,
     vendor: &'static str,
     deadline: Instant,
     progress: Progress,
+    /// `REGISTRAR_VENDOR_ENDPOINT`: the base URL that replaces the vendor's.
+    endpoint: Option<Url>,
 }
 
 impl VendorHttp {
@@ -57,28 +59,56 @@ impl VendorHttp {
             vendor,
             deadline,
             progress,
+            endpoint: None,
         }
     }
 
+    /// The same, with every vendor call sent to `endpoint` instead of the vendor's own base
+    /// URL (the function's `REGISTRAR_VENDOR_ENDPOINT`: sandboxes, tests, proxies).
+    pub fn redirected_to(self, endpoint: Option<Url>) -> VendorHttp {
+        VendorHttp { endpoint, ..self }
+    }
+
+    /// The same, with a deadline no later than `budget` from now.
+    pub(crate) fn within(self, budget: Duration) -> VendorHttp {
+        let deadline = self.deadline.min(Instant::now() + budget);
+        VendorHttp { deadline, ..self }
+    }
+
+    /// The vendor's API at `default_base` (or the endpoint that replaces it), called as
+    /// `dialect` says.
+    pub(crate) fn api(self, default_base: &str, dialect: Dialect) -> Api {
+        let base = match &self.endpoint {
+            Some(endpoint) => endpoint.as_str().to_owned(),
+            None => default_base.to_owned(),
+        };
+        Api::new(self, &base, dialect)
+    }
+
     /// The vendor's display name (`Datadog`, `Dynatrace`).
-    pub fn vendor(&self) -> &'static str {
+    pub(crate) fn vendor(&self) -> &'static str {
         self.vendor
     }
 
     /// Time left before the deadline, for vendor-level retry loops layered on top of this
     /// policy (e.g. waiting for IAM to propagate), which must stop before it as well.
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The event's progress, which every call reports to.
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     /// Records what the vendor module waits for between calls, so an answer sent at the
     /// deadline says what took the time.
-    pub fn report(&self, doing: impl Into<String>) {
+    pub(crate) fn report(&self, doing: impl Into<String>) {
         self.progress.set(doing);
     }
 
     /// Sends `method url`, letting `decorate` add headers and body to each attempt.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -119,7 +149,6 @@ impl VendorHttp {
                         Ok(body) => {
                             return Ok(Answer {
                                 status,
-                                headers,
                                 body: body.to_vec(),
                             });
                         }
@@ -160,7 +189,7 @@ impl VendorHttp {
     /// blindly, because a lost answer may hide that it took effect (the caller looks before
     /// it sends again). Any HTTP answer is returned, 429 and 5xx included; a connection error
     /// or timeout is a [`GaveUp`] after one attempt.
-    pub async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         method: Method,
         url: Url,
@@ -179,12 +208,10 @@ impl VendorHttp {
         let last = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let headers = response.headers().clone();
                 match response.bytes().await {
                     Ok(body) => {
                         return Ok(Answer {
                             status,
-                            headers,
                             body: body.to_vec(),
                         });
                     }

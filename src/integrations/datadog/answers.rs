@@ -5,18 +5,18 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::Site;
+use super::site::Site;
 use crate::http::Answer;
 
 /// The application-key scope (Datadog permission) a call of the AWS-integration API needs.
 ///
-/// Datadog's permissions list (https://docs.datadoghq.com/account_management/rbac/permissions/):
+/// Datadog's permissions list (<https://docs.datadoghq.com/account_management/rbac/permissions/>):
 /// `aws_configuration_read` "View but not add, remove, or edit AWS integration configurations",
 /// `aws_configurations_manage` "Add or remove but not edit", `aws_configuration_edit` "Edit but
 /// not add or remove". The OpenAPI spec assigns them per operation in the same way (GET: read;
 /// POST and DELETE: manage; PUT/PATCH: edit), e.g. `/api/v1/integration/aws` in
 /// DataDog/datadog-api-client-python `.generator/schemas/v1/openapi.yaml`.
-pub fn scope_for(method: &Method) -> &'static str {
+pub(crate) fn scope_for(method: &Method) -> &'static str {
     match *method {
         Method::GET | Method::HEAD => "aws_configuration_read",
         Method::PATCH | Method::PUT => "aws_configuration_edit",
@@ -25,14 +25,14 @@ pub fn scope_for(method: &Method) -> &'static str {
 }
 
 /// Every scope Registrar's Datadog calls need, in the order the docs list them.
-pub const SCOPES: [&str; 3] = [
+pub(crate) const SCOPES: [&str; 3] = [
     "aws_configuration_read",
     "aws_configurations_manage",
     "aws_configuration_edit",
 ];
 
 /// What to check after Datadog refused `method` with `status`.
-pub fn refusal_hint(method: &Method, status: u16, site: Site) -> String {
+pub(crate) fn refusal_hint(method: &Method, status: u16, site: Site) -> String {
     match status {
         401 => format!(
             " Check that the api_key and app_key in the secret belong to the Datadog organisation on {} and are not revoked.",
@@ -57,7 +57,7 @@ pub fn refusal_hint(method: &Method, status: u16, site: Site) -> String {
 /// `..._returns_not_found_response` cassettes). A 400 whose error says "does not exist" is
 /// tolerated too: Datadog's CloudFormation resource provider (DataDog/datadog-cloudformation-resources,
 /// `datadog_integrations_awsaccount/handlers.py`) reads it so for the v1 API; no v2 recording shows it.
-pub fn is_not_found(answer: &Answer) -> bool {
+pub(crate) fn is_not_found(answer: &Answer) -> bool {
     answer.status == 404
         || (answer.status == 400
             && error_message(&answer.body)
@@ -68,7 +68,7 @@ pub fn is_not_found(answer: &Answer) -> bool {
 /// The errors of a Datadog error body. The spec says `{"errors": ["…"]}`; recorded v2 answers
 /// are JSON:API objects `{"errors": [{"status", "title", "detail"}]}` (some without `status`,
 /// e.g. 400 "Generic Error"). Both are read.
-pub fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
@@ -120,7 +120,6 @@ mod tests {
     fn answer(status: u16, body: &str) -> Answer {
         Answer {
             status,
-            headers: Default::default(),
             body: body.as_bytes().to_vec(),
         }
     }

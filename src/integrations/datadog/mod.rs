@@ -1,0 +1,175 @@
+//! Datadog: the v2 AWS-integration API (`/api/v2/integration/aws/accounts`).
+//!
+//! The parts: the sites and the AWS account Datadog assumes roles from ([`site`]), the
+//! account config as the API exchanges it ([`account`]), the calls ([`client`]), the ownership
+//! mark in the account tags ([`marks`]), how error answers read ([`answers`]), and the IAM
+//! permission lists Datadog publishes for the role ([`permission_lists`]). This file holds the
+//! resource's Datadog properties and the [`Integration`] glue.
+//!
+//! The shapes follow the official client's recorded answers of the real API
+//! (DataDog/datadog-api-client-python, `tests/v2/cassettes/test_scenarios/test_aws_integration_*`);
+//! `tests/datadog_contract.rs` replays them through this client.
+
+pub mod account;
+mod answers;
+mod client;
+pub mod marks;
+pub mod permission_lists;
+pub mod site;
+
+use crate::BoxFuture;
+use crate::http::VendorHttp;
+use crate::identity::Partition;
+use crate::integrations::{
+    Desired, Integration, PermissionLists, Registration, Removal, VendorError,
+};
+use crate::props::{Properties, PropertyError, one_of};
+use crate::secrets::{SecretError, SecretJson};
+
+pub use client::Datadog;
+pub use site::{Site, principal_account_id};
+
+/// The Datadog properties of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub site: Site,
+    /// `AccountTags`; `None` means Datadog's default, `aws_account:<account id>`.
+    pub account_tags: Option<Vec<String>>,
+    pub disable_metric_collection: bool,
+    pub disable_resource_collection: bool,
+    pub cloud_security_posture_management: bool,
+}
+
+impl Integration for Datadog {
+    const NAME: &'static str = "datadog";
+    const DISPLAY_NAME: &'static str = "Datadog";
+    const SECRET_SHAPE: &'static str = r#"{"api_key": "…", "app_key": "…"}"#;
+    /// A second POST for an account answers 409 "Account already exists" (cassette
+    /// `test_aws_integration_create_account_config_returns_conflict_response`).
+    const REFUSES_DUPLICATES: bool = true;
+    const PERMISSION_LISTS: Option<crate::integrations::FetchPermissionLists<Settings>> =
+        Some(fetch_permission_lists);
+    type Settings = Settings;
+
+    fn settings(props: &Properties) -> Result<Settings, PropertyError> {
+        let site = match props.text("Site")? {
+            None => Site::Us1,
+            Some(text) => Site::parse(&text).ok_or_else(|| PropertyError::Invalid {
+                name: "Site",
+                value: text,
+                expected: one_of(Site::ALL.iter().map(|s| s.as_str())),
+            })?,
+        };
+        let settings = Settings {
+            site,
+            account_tags: props.list("AccountTags")?,
+            disable_metric_collection: props.flag("DisableMetricCollection", false)?,
+            disable_resource_collection: props.flag("DisableResourceCollection", false)?,
+            cloud_security_posture_management: props
+                .flag("CloudSecurityPostureManagement", false)?,
+        };
+        if settings.cloud_security_posture_management && settings.disable_resource_collection {
+            return Err(PropertyError::Invalid {
+                name: "CloudSecurityPostureManagement",
+                value: "true".into(),
+                expected: "false while DisableResourceCollection is true (Datadog's CSPM needs resource collection)".into(),
+            });
+        }
+        Ok(settings)
+    }
+
+    fn location(settings: &Settings) -> String {
+        settings.site.as_str().to_owned()
+    }
+
+    fn relocate(settings: Settings, location: &str) -> Option<Settings> {
+        Some(Settings {
+            site: Site::parse(location)?,
+            ..settings
+        })
+    }
+
+    fn principal_account_id(
+        settings: &Settings,
+        partition: Partition,
+    ) -> Result<String, VendorError> {
+        principal_account_id(settings.site, partition).map(str::to_owned).ok_or_else(|| {
+            VendorError::Unsupported(match partition {
+                Partition::AwsUsGov => format!(
+                    "Datadog site {} cannot monitor accounts in the aws-us-gov partition; GovCloud accounts need Site ddog-gov.com or us2.ddog-gov.com.",
+                    settings.site.as_str()
+                ),
+                _ => format!("Datadog does not support AWS accounts in the {partition} partition."),
+            })
+        })
+    }
+
+    fn connect(
+        settings: Settings,
+        keys: &SecretJson,
+        desired: Desired,
+        http: VendorHttp,
+    ) -> Result<Datadog, SecretError> {
+        Datadog::new(settings, keys, desired, http)
+    }
+
+    async fn find(&self) -> Result<Option<Registration>, VendorError> {
+        self.find_account().await
+    }
+
+    async fn create(&self) -> Result<Registration, VendorError> {
+        self.create_account().await
+    }
+
+    async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
+        self.update_account(id).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<Removal, VendorError> {
+        self.delete_account(id).await
+    }
+
+    async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
+        self.remove_claim(id).await
+    }
+}
+
+/// Datadog's permission lists for the role of a resource with these settings.
+fn fetch_permission_lists(
+    settings: &Settings,
+    http: VendorHttp,
+) -> BoxFuture<'static, PermissionLists> {
+    let (site, resource_collection) = (settings.site, !settings.disable_resource_collection);
+    Box::pin(permission_lists::fetch(site, resource_collection, http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn settings_follow_datadogs_defaults_and_rules() {
+        let props = |v: Value| Properties::new(v.as_object().unwrap().clone());
+        let s = Datadog::settings(&props(json!({}))).unwrap();
+        assert_eq!(s.site, Site::Us1);
+        assert!(
+            !s.disable_metric_collection
+                && !s.disable_resource_collection
+                && !s.cloud_security_posture_management
+        );
+        assert_eq!(s.account_tags, None);
+        let err = Datadog::settings(&props(
+            json!({"CloudSecurityPostureManagement": "true", "DisableResourceCollection": "true"}),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("CloudSecurityPostureManagement"));
+        let err = Datadog::settings(&props(json!({"Site": "datadoghq.org"})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Site") && err.contains("us2.ddog-gov.com"),
+            "{err}"
+        );
+    }
+}
