@@ -22,7 +22,7 @@ use std::future::Future;
 
 use crate::BoxFuture;
 use crate::http::VendorHttp;
-use crate::identity::Partition;
+use crate::identity::{Identity, Partition};
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
 
@@ -158,6 +158,11 @@ pub trait Integration: Registered + Sized + Send + Sync + 'static {
 
     /// Reads the vendor's properties.
     fn settings(props: &Properties) -> Result<Self::Settings, PropertyError>;
+    /// Checks the settings against the account being registered (what only its partition
+    /// makes wrong, such as a region of another partition), before any key is read.
+    fn check(_settings: &Self::Settings, _identity: &Identity) -> Result<(), PropertyError> {
+        Ok(())
+    }
     /// Where the registration lives (Datadog site, Dynatrace environment): a change is a
     /// replacement, and it is part of the PhysicalResourceId (so it never contains `:`).
     fn location(settings: &Self::Settings) -> String;

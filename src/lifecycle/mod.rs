@@ -55,6 +55,8 @@ pub enum Failure {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Vendor(#[from] VendorError),
+    #[error(transparent)]
+    Property(#[from] crate::props::PropertyError),
     #[error("{0}")]
     Conflict(String),
     /// Registering failed in a way that leaves open whether the vendor acted on it.
@@ -69,7 +71,7 @@ impl Failure {
         match self {
             Failure::Secret(e) => e.is_transient(),
             Failure::Vendor(e) | Failure::Unconfirmed(e) => e.is_transient(),
-            Failure::Conflict(_) => false,
+            Failure::Conflict(_) | Failure::Property(_) => false,
         }
     }
 }

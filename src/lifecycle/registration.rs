@@ -22,6 +22,7 @@ pub(super) async fn register<I: Integration>(
     let mut desired = event.desired.clone();
     desired.claims = claims;
     let result = async {
+        I::check(&event.settings, &event.desired.identity)?;
         let principal = I::principal_account_id(&event.settings, event.desired.identity.partition)?;
         let vendor = event
             .connector
@@ -59,6 +60,7 @@ pub(super) async fn update<I: Integration>(
     }
     let incoming = registration.to_string();
     let result = async {
+        I::check(&event.settings, &event.desired.identity)?;
         let principal = I::principal_account_id(&event.settings, event.desired.identity.partition)?;
         let vendor = event
             .connector

@@ -8,8 +8,8 @@ use secrecy::SecretString;
 
 use super::Settings;
 use super::account::{
-    AccountConfig, Desired as DesiredAccount, Enabled, Listed, One, Request, ResourcesConfig,
-    RoleAuth, TagsOnly,
+    AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed, LogsConfig,
+    MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
 };
 use super::answers::{error_message, is_not_found, refusal_hint};
 use super::marks::{self, claim_tag, is_mark, read_registration, stack_tag};
@@ -86,7 +86,8 @@ impl Datadog {
     pub(super) async fn create_account(&self) -> Result<Registration, VendorError> {
         let call = "POST accounts";
         let url = self.api.url(ACCOUNTS_PATH);
-        let answer = self.api.send(Method::POST, url, Some(&self.body())).await?;
+        let body = self.body(LambdaForwarder::default());
+        let answer = self.api.send(Method::POST, url, Some(&body)).await?;
         match answer.status {
             200 | 201 => self.registration(&self.api.read::<One>(&answer, call)?.data, call),
             409 => Err(VendorError::AlreadyExists { vendor: "Datadog" }),
@@ -99,10 +100,14 @@ impl Datadog {
         id: &str,
     ) -> Result<Option<Registration>, VendorError> {
         let call = "PATCH account";
+        let stored = match self.stored_forwarder(id).await? {
+            Some(stored) => stored,
+            None => return Ok(None),
+        };
         let url = self.api.object_url(ACCOUNTS_PATH, id);
         let answer = self
             .api
-            .send(Method::PATCH, url, Some(&self.body()))
+            .send(Method::PATCH, url, Some(&self.body(stored)))
             .await?;
         match answer.status {
             200 | 201 => Ok(Some(
@@ -120,6 +125,33 @@ impl Datadog {
             200 | 202 | 204 => Ok(Removal::Removed),
             _ if is_not_found(&answer) => Ok(Removal::AlreadyGone),
             _ => Err(self.refused(&Method::DELETE, "DELETE account", &answer)),
+        }
+    }
+
+    /// What Datadog holds for `lambda_forwarder`, when the stack manages one of its two lists
+    /// but not the other: the object is sent whole, so the unmanaged list must be sent as
+    /// Datadog holds it (one GET). Otherwise nothing is read (`Some(default)`); `None` when
+    /// the account config is gone.
+    async fn stored_forwarder(&self, id: &str) -> Result<Option<LambdaForwarder>, VendorError> {
+        let c = &self.settings.collection;
+        if c.log_forwarders.is_some() == c.log_sources.is_some() {
+            return Ok(Some(LambdaForwarder::default()));
+        }
+        let url = self.api.object_url(ACCOUNTS_PATH, id);
+        let answer = self.api.send(Method::GET, url, None::<&()>).await?;
+        match answer.status {
+            200 => {
+                let config = self.api.read::<One>(&answer, "GET account")?.data;
+                Ok(Some(
+                    config
+                        .attributes
+                        .logs_config
+                        .and_then(|logs| logs.lambda_forwarder)
+                        .unwrap_or_default(),
+                ))
+            }
+            _ if is_not_found(&answer) => Ok(None),
+            _ => Err(self.refused(&Method::GET, "GET account", &answer)),
         }
     }
 
@@ -157,10 +189,12 @@ impl Datadog {
     }
 
     /// The account's desired state, as POST and PATCH send it: the settings Datadog's own
-    /// template sends, plus the ownership mark (and, when this event takes over an
-    /// unconfirmed-Create marker, the claim) in the account tags. A PATCH sends the tags whole,
-    /// so it also rewrites the marks of the previous release to this one's.
-    fn body(&self) -> Request<DesiredAccount> {
+    /// template sends, the collection settings the stack manages (see [`super::collection`]),
+    /// and the ownership mark (and, when this event takes over an unconfirmed-Create marker,
+    /// the claim) in the account tags. A PATCH sends the tags whole, so it also rewrites the
+    /// marks of the previous release to this one's. `stored`: the `lambda_forwarder` Datadog
+    /// holds, whose unmanaged half is sent back as it is.
+    fn body(&self, stored: LambdaForwarder) -> Request<DesiredAccount> {
         let account = self.desired.identity.account.as_str();
         let mut tags: Vec<String> = match &self.settings.account_tags {
             Some(tags) => tags.iter().filter(|t| !is_mark(t)).cloned().collect(),
@@ -170,22 +204,41 @@ impl Datadog {
         if let Some(request) = self.desired.claims.as_deref().filter(|r| !r.is_empty()) {
             tags.push(claim_tag(request));
         }
+        let c = &self.settings.collection;
+        let logs_config = (c.log_forwarders.is_some() || c.log_sources.is_some()).then(|| {
+            LogsConfig {
+                lambda_forwarder: LambdaForwarder {
+                    lambdas: c.log_forwarders.clone().unwrap_or(stored.lambdas),
+                    sources: c.log_sources.clone().unwrap_or(stored.sources),
+                },
+            }
+        });
         Request::account(DesiredAccount {
             aws_account_id: account.to_owned(),
             aws_partition: self.desired.identity.partition.as_str(),
             account_tags: tags,
-            auth_config: RoleAuth {
+            auth_config: AuthSent::Role {
                 role_name: self.desired.role_name.clone(),
             },
-            metrics_config: Enabled {
+            aws_regions: c.regions.clone(),
+            metrics_config: MetricsConfig {
                 enabled: !self.settings.disable_metric_collection,
+                automute_enabled: c.automute,
+                collect_cloudwatch_alarms: c.cloudwatch_alarms,
+                collect_custom_metrics: c.custom_metrics,
+                namespace_filters: c.namespaces.clone(),
+                tag_filters: c.tag_filters.clone(),
             },
+            logs_config,
             resources_config: ResourcesConfig {
                 cloud_security_posture_management_collection: self
                     .settings
                     .cloud_security_posture_management,
                 extended_collection: !self.settings.disable_resource_collection,
             },
+            traces_config: c.xray_services.clone().map(|xray_services| TracesConfig {
+                xray_services,
+            }),
         })
     }
 
@@ -212,6 +265,14 @@ mod tests {
     use crate::integrations::datadog::Site;
 
     fn client(account_tags: Option<Vec<String>>, claims: Option<&str>) -> Datadog {
+        with_collection(account_tags, claims, Default::default())
+    }
+
+    pub(super) fn with_collection(
+        account_tags: Option<Vec<String>>,
+        claims: Option<&str>,
+        collection: crate::integrations::datadog::Collection,
+    ) -> Datadog {
         let secret = SecretJson::parse(
             "arn:x",
             SecretString::from(r#"{"api_key": "a", "app_key": "b"}"#.to_owned()),
@@ -224,6 +285,7 @@ mod tests {
             disable_metric_collection: false,
             disable_resource_collection: false,
             cloud_security_posture_management: false,
+            collection,
         };
         let desired = Desired {
             identity: Identity {
@@ -247,7 +309,7 @@ mod tests {
     }
 
     fn sent_tags(client: &Datadog) -> Vec<String> {
-        client.body().data.attributes.account_tags
+        client.body(Default::default()).data.attributes.account_tags
     }
 
     #[tokio::test]
@@ -286,7 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_body_is_the_one_datadogs_template_sends() {
-        let body = serde_json::to_value(client(None, None).body()).unwrap();
+        let body = serde_json::to_value(client(None, None).body(Default::default())).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"data": {"type": "account", "attributes": {
@@ -298,6 +360,82 @@ mod tests {
                 "resources_config": {"cloud_security_posture_management_collection": false, "extended_collection": true}
             }}})
         );
+    }
+}
+
+#[cfg(test)]
+mod collection_tests {
+    //! The collection settings in the body: managed ones sent, unmanaged ones left out.
+
+    use super::tests_support::*;
+    use crate::integrations::datadog::Collection;
+    use crate::props::Properties;
+    use serde_json::json;
+
+    fn collection(props: serde_json::Value) -> Collection {
+        Collection::parse(&Properties::new(props.as_object().unwrap().clone())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn managed_settings_are_sent_in_the_recorded_shapes() {
+        let c = collection(json!({
+            "Regions": ["eu-west-1"],
+            "IncludeNamespaces": ["AWS/EC2", "AWS/Lambda"],
+            "MetricTagFilters": ["AWS/EC2:env:prod"],
+            "AutomuteEnabled": "false",
+            "CollectCustomMetrics": "true",
+            "CollectCloudWatchAlarms": "true",
+            "LogForwarderArns": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"],
+            "LogSources": ["s3"],
+            "XRayServices": "all"
+        }));
+        let body = serde_json::to_value(body_of(c, Default::default())).unwrap();
+        let a = &body["data"]["attributes"];
+        assert_eq!(a["aws_regions"], json!({"include_only": ["eu-west-1"]}));
+        assert_eq!(
+            a["metrics_config"],
+            json!({"enabled": true, "automute_enabled": false, "collect_cloudwatch_alarms": true,
+                   "collect_custom_metrics": true,
+                   "namespace_filters": {"include_only": ["AWS/EC2", "AWS/Lambda"]},
+                   "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}]})
+        );
+        assert_eq!(
+            a["logs_config"],
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"], "sources": ["s3"]}})
+        );
+        assert_eq!(a["traces_config"], json!({"xray_services": {"include_all": true}}));
+    }
+
+    #[tokio::test]
+    async fn unmanaged_settings_are_left_out_and_a_half_managed_forwarder_keeps_the_other_half() {
+        let body = serde_json::to_value(body_of(Collection::default(), Default::default())).unwrap();
+        let a = body["data"]["attributes"].as_object().unwrap();
+        for absent in ["aws_regions", "logs_config", "traces_config"] {
+            assert!(!a.contains_key(absent), "{absent}");
+        }
+        assert_eq!(a["metrics_config"], json!({"enabled": true}));
+
+        let stored = super::LambdaForwarder {
+            lambdas: vec!["arn:aws:lambda:eu-west-1:123456789012:function:ui".into()],
+            sources: vec!["elb".into()],
+        };
+        let body = serde_json::to_value(body_of(collection(json!({"LogSources": ["s3"]})), stored)).unwrap();
+        assert_eq!(
+            body["data"]["attributes"]["logs_config"],
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:ui"], "sources": ["s3"]}})
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub(super) fn body_of(
+        collection: crate::integrations::datadog::Collection,
+        stored: LambdaForwarder,
+    ) -> Request<DesiredAccount> {
+        super::tests::with_collection(None, None, collection).body(stored)
     }
 }
 

@@ -13,13 +13,15 @@
 pub mod account;
 mod answers;
 mod client;
+pub mod collection;
 pub mod marks;
 pub mod permission_lists;
+mod regions;
 pub mod site;
 
 use crate::BoxFuture;
 use crate::http::VendorHttp;
-use crate::identity::Partition;
+use crate::identity::{Identity, Partition};
 use crate::integrations::{
     Desired, Integration, PermissionLists, Registration, Removal, VendorError,
 };
@@ -27,6 +29,7 @@ use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
 
 pub use client::Datadog;
+pub use collection::Collection;
 pub use site::{Site, principal_account_id};
 
 /// The Datadog properties of a resource.
@@ -38,6 +41,8 @@ pub struct Settings {
     pub disable_metric_collection: bool,
     pub disable_resource_collection: bool,
     pub cloud_security_posture_management: bool,
+    /// Regions, metric filters and options, logs and traces: managed only when given.
+    pub collection: Collection,
 }
 
 impl Integration for Datadog {
@@ -67,6 +72,7 @@ impl Integration for Datadog {
             disable_resource_collection: props.flag("DisableResourceCollection", false)?,
             cloud_security_posture_management: props
                 .flag("CloudSecurityPostureManagement", false)?,
+            collection: Collection::parse(props)?,
         };
         if settings.cloud_security_posture_management && settings.disable_resource_collection {
             return Err(PropertyError::Invalid {
@@ -76,6 +82,10 @@ impl Integration for Datadog {
             });
         }
         Ok(settings)
+    }
+
+    fn check(settings: &Settings, identity: &Identity) -> Result<(), PropertyError> {
+        settings.collection.check(identity.partition)
     }
 
     fn location(settings: &Settings) -> String {
