@@ -242,6 +242,15 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return copy.deepcopy([a for a in self._accounts.values()
                                   if a["attributes"]["aws_account_id"] == aws_account_id])
 
+    def edit_account(self, config_id: str, **attributes: Any) -> dict:
+        """Change settings out of band (someone edited the account in the Datadog UI): each named
+        attribute replaces the stored one whole; returns the stored `data` (a copy)."""
+        with self._lock:
+            stored = self._accounts[config_id]["attributes"]
+            stored.update(copy.deepcopy(attributes))
+            stored["modified_at"] = _now_iso()
+            return copy.deepcopy(self._accounts[config_id])
+
     def remove_account(self, config_id: str) -> None:
         """Delete a config out of band (someone clicked 'remove' in the Datadog UI)."""
         with self._lock:
