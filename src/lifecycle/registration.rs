@@ -93,7 +93,7 @@ pub(super) async fn deregister<I: Integration>(
     let result = async {
         let vendor = event
             .connector
-            .connect::<I>(relocated(&event, &registration)?, event.desired.clone())
+            .connect_to_remove::<I>(relocated(&event, &registration)?, event.desired.clone())
             .await?;
         Ok::<_, Failure>(vendor.delete(&registration.id).await?)
     }

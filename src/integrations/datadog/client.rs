@@ -7,12 +7,13 @@ use reqwest::header::HeaderName;
 use secrecy::SecretString;
 
 use super::Settings;
+use super::auth::{AccessKey, Auth};
 use super::account::{
     AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed, LogsConfig,
     MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
 };
-use super::answers::{error_message, is_not_found, refusal_hint};
-use super::marks::{self, claim_tag, is_mark, read_registration, stack_tag};
+use super::answers::{error_message, is_auth_switch, is_not_found, refusal_hint};
+use super::marks::{self, claim_tag, is_mark, stack_tag};
 use crate::http::{Answer, Api, Dialect, VendorHttp};
 use crate::integrations::{Desired, Integration, Owner, Registration, Removal, VendorError};
 use crate::secrets::{SecretError, SecretJson};
@@ -24,16 +25,29 @@ pub struct Datadog {
     settings: Settings,
     desired: Desired,
     api: Api,
+    /// The IAM user's key, for an access-key registration.
+    access_key: Option<AccessKey>,
 }
 
 impl Datadog {
-    /// The client, with the keys from the secret (`api_key`, `app_key`).
+    /// The client, with the keys from the secret (`api_key`, `app_key`) and, for an access-key
+    /// registration, the IAM user's key from the member account's secret.
     pub(super) fn new(
         settings: Settings,
         keys: &SecretJson,
+        member: Option<&SecretJson>,
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Datadog, SecretError> {
+        let access_key = match (&settings.auth, member) {
+            (Auth::Role, _) => None,
+            (Auth::AccessKeys { secret, key_id }, Some(member)) => {
+                Some(AccessKey::read(member, &secret.arn, key_id.as_deref())?)
+            }
+            // Removing a registration needs no key: it is not read (see
+            // `lifecycle::Connector::connect_to_remove`), and nothing is registered without it.
+            (Auth::AccessKeys { .. }, None) => None,
+        };
         let authorization: Vec<(HeaderName, SecretString)> = vec![
             (
                 HeaderName::from_static("dd-api-key"),
@@ -56,6 +70,7 @@ impl Datadog {
             settings,
             desired,
             api,
+            access_key,
         })
     }
 
@@ -84,6 +99,7 @@ impl Datadog {
     }
 
     pub(super) async fn create_account(&self) -> Result<Registration, VendorError> {
+        self.has_key()?;
         let call = "POST accounts";
         let url = self.api.url(ACCOUNTS_PATH);
         let body = self.body(LambdaForwarder::default());
@@ -99,6 +115,7 @@ impl Datadog {
         &self,
         id: &str,
     ) -> Result<Option<Registration>, VendorError> {
+        self.has_key()?;
         let call = "PATCH account";
         let stored = match self.stored_forwarder(id).await? {
             Some(stored) => stored,
@@ -114,8 +131,40 @@ impl Datadog {
                 self.registration(&self.api.read::<One>(&answer, call)?.data, call)?,
             )),
             _ if is_not_found(&answer) => Ok(None),
+            400 if is_auth_switch(&answer) => self.replace_account(id).await.map(Some),
             _ => Err(self.refused(&Method::PATCH, call, &answer)),
         }
+    }
+
+    /// This stack's registration `id` is of the other auth type (the stack's `AuthType`
+    /// changed): Datadog refuses to switch it in place (400 "cannot switch between role and key
+    /// based auth", cassette
+    /// `test_aws_integration_patch_account_config_returns_bad_request_response`) and holds one
+    /// registration per account, so it is deleted and the account registered again, under a
+    /// new id. Datadog collects nothing from the account between the two calls.
+    async fn replace_account(&self, id: &str) -> Result<Registration, VendorError> {
+        tracing::warn!(
+            registration = id,
+            auth_type = self.auth_type(),
+            "Datadog cannot switch a registration between a role and access keys: deleting it and registering the account again (a short gap in monitoring)"
+        );
+        self.delete_account(id).await?;
+        self.create_account().await
+    }
+
+    /// An access-key registration is written only with the key in hand.
+    fn has_key(&self) -> Result<(), VendorError> {
+        match (&self.settings.auth, &self.access_key) {
+            (Auth::AccessKeys { .. }, None) => Err(VendorError::Unsupported(
+                "Registrar did not read the access key's secret for this step, so it cannot register the account; this is a bug in Registrar.".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `role` or `access-keys`.
+    pub(super) fn auth_type(&self) -> &'static str {
+        self.settings.auth.as_str()
     }
 
     pub(super) async fn delete_account(&self, id: &str) -> Result<Removal, VendorError> {
@@ -217,8 +266,14 @@ impl Datadog {
             aws_account_id: account.to_owned(),
             aws_partition: self.desired.identity.partition.as_str(),
             account_tags: tags,
-            auth_config: AuthSent::Role {
-                role_name: self.desired.role_name.clone(),
+            auth_config: match &self.access_key {
+                Some(key) => AuthSent::Keys {
+                    access_key_id: key.id.clone(),
+                    secret_access_key: key.secret.clone(),
+                },
+                None => AuthSent::Role {
+                    role_name: self.desired.role_name.clone(),
+                },
             },
             aws_regions: c.regions.clone(),
             metrics_config: MetricsConfig {
@@ -247,7 +302,11 @@ impl Datadog {
         config: &AccountConfig,
         call: &str,
     ) -> Result<Registration, VendorError> {
-        read_registration(config, &stack_tag(&self.desired.stack))
+        marks::read_for(
+            config,
+            &stack_tag(&self.desired.stack),
+            matches!(self.settings.auth, Auth::AccessKeys { .. }),
+        )
             .map_err(|detail| self.api.unreadable(call, detail))
     }
 
@@ -286,6 +345,7 @@ mod tests {
             disable_resource_collection: false,
             cloud_security_posture_management: false,
             collection,
+            auth: Auth::Role,
         };
         let desired = Desired {
             identity: Identity {
