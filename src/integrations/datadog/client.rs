@@ -522,7 +522,7 @@ mod fuzz {
             if let Some(external) = external { data["attributes"]["auth_config"]["external_id"] = json!(external); }
             for value in [data.clone(), json!([data])] {
                 if let Ok(config) = serde_json::from_value::<AccountConfig>(value) {
-                    let _ = read_registration(&config, "registrar_stack:us-east-1/s");
+                    let _ = marks::read_registration(&config, "registrar_stack:us-east-1/s");
                 }
             }
         }
