@@ -173,6 +173,8 @@ class DatadogEmulator(ServedApp, VendorFaults):
         """Forget accounts, faults, logs, counters; rate limit and error rate off."""
         with self._lock:
             self._accounts: dict[str, dict] = {}
+            # The secret access key of each access-key account: held, never answered.
+            self._secret_keys: dict[str, str] = {}
             self._faults: list[FaultRule] = []
             self.requests: list[LoggedRequest] = []
             self.counters = Counters()
@@ -241,6 +243,22 @@ class DatadogEmulator(ServedApp, VendorFaults):
         with self._lock:
             return copy.deepcopy([a for a in self._accounts.values()
                                   if a["attributes"]["aws_account_id"] == aws_account_id])
+
+    def edit_account(self, config_id: str, **attributes: Any) -> dict:
+        """Change settings out of band (someone edited the account in the Datadog UI): each named
+        attribute replaces the stored one whole; returns the stored `data` (a copy)."""
+        with self._lock:
+            stored = self._accounts[config_id]["attributes"]
+            stored.update(copy.deepcopy(attributes))
+            stored["modified_at"] = _now_iso()
+            return copy.deepcopy(self._accounts[config_id])
+
+    def held_key(self, config_id: str) -> tuple[str, str | None] | None:
+        """(access_key_id, secret_access_key) an access-key account holds; None for a role."""
+        with self._lock:
+            data = self._accounts.get(config_id)
+            key_id = data and data["attributes"]["auth_config"].get("access_key_id")
+            return (key_id, self._secret_keys.get(config_id)) if key_id else None
 
     def remove_account(self, config_id: str) -> None:
         """Delete a config out of band (someone clicked 'remove' in the Datadog UI)."""
@@ -380,6 +398,7 @@ class DatadogEmulator(ServedApp, VendorFaults):
         if config_id not in self._accounts:
             return self._not_found(config_id)
         del self._accounts[config_id]
+        self._secret_keys.pop(config_id, None)
         self.counters.deleted += 1
         return Reply(204)
 
@@ -450,7 +469,10 @@ class DatadogEmulator(ServedApp, VendorFaults):
             else:
                 merged[key] = value
         auth = dict(merged.get("auth_config") or {})
+        config_id = str(uuid.uuid4())
         if auth.get("access_key_id"):
+            if auth.get("secret_access_key"):
+                self._secret_keys[config_id] = auth["secret_access_key"]
             auth = {"access_key_id": auth["access_key_id"]}  # no external ID, no secret (create_keys_200)
         else:
             auth.setdefault("external_id", uuid.uuid4().hex)  # Datadog generates it: 32 hex
@@ -458,7 +480,6 @@ class DatadogEmulator(ServedApp, VendorFaults):
         stamp = _now_iso()
         merged["created_at"] = stamp
         merged["modified_at"] = stamp
-        config_id = str(uuid.uuid4())
         data = {"id": config_id, "type": "account", "attributes": merged}
         self._accounts[config_id] = data
         return data
@@ -488,6 +509,10 @@ class DatadogEmulator(ServedApp, VendorFaults):
         # The recorded PATCH with auth_config {role_name} kept the external_id (patch_200).
         if external_id and not stored["auth_config"].get("external_id"):
             stored["auth_config"]["external_id"] = external_id
+        # The secret key is held, never answered (create_keys_200, list_200 show only the id).
+        secret_key = stored["auth_config"].pop("secret_access_key", None)
+        if secret_key:
+            self._secret_keys[config_id] = secret_key
         stored["modified_at"] = _now_iso()
         self.counters.updated += 1
         return Reply.json(200, {"data": copy.deepcopy(current)}, JSONAPI)

@@ -266,7 +266,15 @@ impl Common {
                     expected,
                 }
             })?;
-        let role_name = role_name(props)?;
+        // With `AuthType: access-keys` the vendor reaches the account with an IAM user's key:
+        // there is no role to name.
+        let keys = props
+            .text("AuthType")?
+            .is_some_and(|t| t.eq_ignore_ascii_case("access-keys"));
+        let role_name = match props.text("RoleName")? {
+            None if keys => String::new(),
+            _ => role_name(props)?,
+        };
         let identity = identity(props, stack)?;
         Ok(Common {
             secret,
@@ -450,6 +458,14 @@ pub(crate) mod fuzz {
             "DisableMetricCollection",
             "DisableResourceCollection",
             "CloudSecurityPostureManagement",
+            "Regions",
+            "IncludeNamespaces",
+            "ExcludeNamespaces",
+            "MetricTagFilters",
+            "AutomuteEnabled",
+            "LogForwarderArns",
+            "XRayServices",
+            "AuthType",
             "Phase",
             "RegistrationId",
             "EnvironmentUrl",

@@ -224,19 +224,25 @@ async fn a_patch_answers_the_registration_and_keeps_the_external_id() {
 }
 
 #[tokio::test]
-async fn switching_between_role_and_keys_is_refused_with_datadogs_message() {
-    let (url, _) = replay(&["patch_400_switch_auth"]).await;
-    let error = client(&url, "123456789012")
+async fn switching_between_role_and_keys_is_read_from_datadogs_refusal_and_replaces_the_registration()
+ {
+    // Datadog refuses the switch in place (the recorded 400): this stack's registration is
+    // deleted and the account registered again, under a new id.
+    let (url, seen) = replay(&["patch_400_switch_auth", "delete_204", "create_200"]).await;
+    let registration = client(&url, "123456789012")
         .update("84a5a2e9-80f6-4740-a478-c885ae8d4117")
         .await
-        .unwrap_err();
-    assert_eq!(
-        refused(error),
-        (
-            400,
-            "Generic Error: cannot switch between role and key based auth".to_owned()
-        )
-    );
+        .unwrap()
+        .unwrap();
+    let created = &recorded("create_200")["response"]["body"]["data"];
+    assert_eq!(registration.id, created["id"].as_str().unwrap());
+    let methods: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(methods, ["PATCH", "DELETE", "POST"]);
 }
 
 #[tokio::test]

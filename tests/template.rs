@@ -269,6 +269,14 @@ impl<'t> Stack<'t> {
                     .iter()
                     .any(|item| self.scalar(item) == needle)
             }
+            "Fn::EachMemberEquals" => {
+                let value = self.scalar(&items()[1]);
+                self.resolve(&items()[0])
+                    .as_array()
+                    .expect("Fn::EachMemberEquals list")
+                    .iter()
+                    .all(|member| member.as_str() == Some(value.as_str()))
+            }
             "Condition" => self.condition(argument.as_str().expect("condition name")),
             other => panic!("this test does not evaluate {other} in a condition or rule; teach it"),
         }
@@ -296,14 +304,19 @@ impl<'t> Stack<'t> {
                 match function {
                     "Ref" => {
                         let name = argument.as_str().expect("Ref name");
-                        Value::String(
-                            self.values
-                                .get(name)
-                                .unwrap_or_else(|| {
-                                    panic!("Ref {name}: not a parameter this test knows")
-                                })
-                                .clone(),
-                        )
+                        let value = self
+                            .values
+                            .get(name)
+                            .unwrap_or_else(|| {
+                                panic!("Ref {name}: not a parameter this test knows")
+                            })
+                            .clone();
+                        // A CommaDelimitedList is a list ("" is [""], as CloudFormation has it).
+                        if self.template["Parameters"][name]["Type"] == "CommaDelimitedList" {
+                            Value::Array(value.split(',').map(|v| json!(v)).collect())
+                        } else {
+                            Value::String(value)
+                        }
                     }
                     "Fn::If" => {
                         let name = args()[0].as_str().expect("Fn::If condition");

@@ -22,9 +22,9 @@ use std::future::Future;
 
 use crate::BoxFuture;
 use crate::http::VendorHttp;
-use crate::identity::Partition;
+use crate::identity::{Identity, Partition};
 use crate::props::{Properties, PropertyError, one_of};
-use crate::secrets::{SecretError, SecretJson};
+use crate::secrets::{SecretError, SecretJson, SecretRef};
 
 pub use crate::http::VendorError;
 pub use permissions::{ListSource, PermissionLists};
@@ -158,6 +158,11 @@ pub trait Integration: Registered + Sized + Send + Sync + 'static {
 
     /// Reads the vendor's properties.
     fn settings(props: &Properties) -> Result<Self::Settings, PropertyError>;
+    /// Checks the settings against the account being registered (what only its partition
+    /// makes wrong, such as a region of another partition), before any key is read.
+    fn check(_settings: &Self::Settings, _identity: &Identity) -> Result<(), PropertyError> {
+        Ok(())
+    }
     /// Where the registration lives (Datadog site, Dynatrace environment): a change is a
     /// replacement, and it is part of the PhysicalResourceId (so it never contains `:`).
     fn location(settings: &Self::Settings) -> String;
@@ -176,6 +181,24 @@ pub trait Integration: Registered + Sized + Send + Sync + 'static {
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Self, SecretError>;
+
+    /// A second secret the client needs for these settings, read in the member account with
+    /// the function's own credentials, and what its JSON must look like (Datadog's access
+    /// keys). `None` by default.
+    fn member_secret(_settings: &Self::Settings) -> Option<(SecretRef, &'static str)> {
+        None
+    }
+    /// [`Integration::connect`], with the member secret when [`Integration::member_secret`]
+    /// names one.
+    fn connect_with(
+        settings: Self::Settings,
+        keys: &SecretJson,
+        _member: Option<&SecretJson>,
+        desired: Desired,
+        http: VendorHttp,
+    ) -> Result<Self, SecretError> {
+        Self::connect(settings, keys, desired, http)
+    }
 
     /// The account's registration, if there is one.
     fn find(&self) -> impl Future<Output = Result<Option<Registration>, VendorError>> + Send;

@@ -69,7 +69,7 @@ pub(super) async fn unbind<I: Integration>(event: Event<'_, I>, binding: Binding
     let result = async {
         let vendor = event
             .connector
-            .connect::<I>(relocated(&event, registration)?, event.desired.clone())
+            .connect_to_remove::<I>(relocated(&event, registration)?, event.desired.clone())
             .await?;
         Ok::<_, Failure>(
             vendor

@@ -55,6 +55,8 @@ pub enum Failure {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Vendor(#[from] VendorError),
+    #[error(transparent)]
+    Property(#[from] crate::props::PropertyError),
     #[error("{0}")]
     Conflict(String),
     /// Registering failed in a way that leaves open whether the vendor acted on it.
@@ -69,7 +71,7 @@ impl Failure {
         match self {
             Failure::Secret(e) => e.is_transient(),
             Failure::Vendor(e) | Failure::Unconfirmed(e) => e.is_transient(),
-            Failure::Conflict(_) => false,
+            Failure::Conflict(_) | Failure::Property(_) => false,
         }
     }
 }
@@ -100,11 +102,31 @@ pub(crate) struct Connector<'a> {
 
 impl Connector<'_> {
     /// The client of integration `I` for `settings` and `desired`, with the keys from the
-    /// secret.
+    /// secret (and the member secret the settings name, if any).
     pub(crate) async fn connect<I: Integration>(
         &self,
         settings: I::Settings,
         desired: Desired,
+    ) -> Result<I, Failure> {
+        self.connect_reading::<I>(settings, desired, true).await
+    }
+
+    /// [`Connector::connect`] for removing: the member secret (Datadog's access key) is not
+    /// read, since removing needs no key, and a Delete must not depend on a secret that may
+    /// already be gone.
+    pub(crate) async fn connect_to_remove<I: Integration>(
+        &self,
+        settings: I::Settings,
+        desired: Desired,
+    ) -> Result<I, Failure> {
+        self.connect_reading::<I>(settings, desired, false).await
+    }
+
+    async fn connect_reading<I: Integration>(
+        &self,
+        settings: I::Settings,
+        desired: Desired,
+        read_member: bool,
     ) -> Result<I, Failure> {
         let progress: &Progress = self.http.progress();
         progress.set(format!("preparing to read the {} keys", I::KIND));
@@ -115,7 +137,25 @@ impl Connector<'_> {
             .read(self.secret, &session, progress, deadline)
             .await?;
         let keys = SecretJson::parse(&self.secret.arn, text, I::SECRET_SHAPE)?;
-        Ok(I::connect(settings, &keys, desired, self.http.clone())?)
+        let member = match I::member_secret(&settings).filter(|_| read_member) {
+            Some((secret, shape)) => {
+                progress.set(format!("reading the {} member-account secret", I::KIND));
+                let deadline = Instant::now() + self.http.remaining();
+                let text = self
+                    .secrets
+                    .read(&secret, &session, progress, deadline)
+                    .await?;
+                Some(SecretJson::parse(&secret.arn, text, shape)?)
+            }
+            None => None,
+        };
+        Ok(I::connect_with(
+            settings,
+            &keys,
+            member.as_ref(),
+            desired,
+            self.http.clone(),
+        )?)
     }
 }
 

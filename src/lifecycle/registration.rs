@@ -22,6 +22,7 @@ pub(super) async fn register<I: Integration>(
     let mut desired = event.desired.clone();
     desired.claims = claims;
     let result = async {
+        I::check(&event.settings, &event.desired.identity)?;
         let principal = I::principal_account_id(&event.settings, event.desired.identity.partition)?;
         let vendor = event
             .connector
@@ -59,6 +60,7 @@ pub(super) async fn update<I: Integration>(
     }
     let incoming = registration.to_string();
     let result = async {
+        I::check(&event.settings, &event.desired.identity)?;
         let principal = I::principal_account_id(&event.settings, event.desired.identity.partition)?;
         let vendor = event
             .connector
@@ -91,7 +93,7 @@ pub(super) async fn deregister<I: Integration>(
     let result = async {
         let vendor = event
             .connector
-            .connect::<I>(relocated(&event, &registration)?, event.desired.clone())
+            .connect_to_remove::<I>(relocated(&event, &registration)?, event.desired.clone())
             .await?;
         Ok::<_, Failure>(vendor.delete(&registration.id).await?)
     }

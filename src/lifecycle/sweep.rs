@@ -27,7 +27,7 @@ pub(super) async fn sweep<I: Integration>(event: Event<'_, I>, made_by: Option<S
     let result = async {
         let vendor = event
             .connector
-            .connect::<I>(event.settings.clone(), event.desired.clone())
+            .connect_to_remove::<I>(event.settings.clone(), event.desired.clone())
             .await?;
         loop {
             if let Some(registration) = vendor.find().await? {

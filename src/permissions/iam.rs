@@ -1,5 +1,6 @@
 //! IAM for the permissions step: the inline policy and the customer-managed policies of ours on
-//! one role, written in an order that never leaves the role without permissions.
+//! one role (or, for a vendor that signs in with an access key, one user), written in an order
+//! that never leaves it without permissions.
 //!
 //! Only what the step needs, each call scoped in the template to the one role and to policies
 //! named under our prefix (`FunctionRole` in `template.yaml`): PutRolePolicy, DeleteRolePolicy,
@@ -28,7 +29,16 @@ pub struct IamError {
     pub transient: bool,
 }
 
-/// One role's policies of ours.
+/// The prefix that marks a holder as an IAM user (`user/<name>`), as the step's id and
+/// [`RoleIam`] carry it. IAM names cannot contain `/`, so a role name never starts with it.
+pub const USER_PREFIX: &str = "user/";
+
+/// The bare IAM name of a holder (`role`, or `user/<name>` → `name`), for policy names.
+pub fn bare_name(holder: &str) -> &str {
+    holder.strip_prefix(USER_PREFIX).unwrap_or(holder)
+}
+
+/// One role's (or user's) policies of ours.
 pub struct RoleIam {
     client: aws_sdk_iam::Client,
     partition: Partition,
@@ -55,6 +65,11 @@ impl RoleIam {
         &self.role
     }
 
+    /// The user's name, when the holder is a user.
+    fn user(&self) -> Option<&str> {
+        self.role.strip_prefix(USER_PREFIX)
+    }
+
     fn policy_arn(&self, name: &str) -> String {
         format!(
             "arn:{}:iam::{}:policy{POLICY_PATH}{name}",
@@ -64,6 +79,17 @@ impl RoleIam {
 
     /// Writes (or replaces, atomically) the role's inline policy `name`.
     pub async fn put_inline(&self, name: &str, document: &str) -> Result<(), IamError> {
+        if let Some(user) = self.user() {
+            self.client
+                .put_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .policy_document(document)
+                .send()
+                .await
+                .map_err(|e| fail(format!("PutUserPolicy {name} on user {user}"), e))?;
+            return Ok(());
+        }
         self.client
             .put_role_policy()
             .role_name(&self.role)
@@ -77,6 +103,20 @@ impl RoleIam {
 
     /// Deletes the role's inline policy `name`; gone (or no role) is fine.
     pub async fn delete_inline(&self, name: &str) -> Result<(), IamError> {
+        if let Some(user) = self.user() {
+            return match self
+                .client
+                .delete_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_no_such_entity(&e) => Ok(()),
+                Err(e) => Err(fail(format!("DeleteUserPolicy {name} on user {user}"), e)),
+            };
+        }
         match self
             .client
             .delete_role_policy()
@@ -135,6 +175,16 @@ impl RoleIam {
                     .map_err(|e| fail(format!("CreatePolicy {}", policy.name), e))?;
             }
             Err(e) => return Err(fail(format!("GetPolicy {arn}"), e)),
+        }
+        if let Some(user) = self.user() {
+            self.client
+                .attach_user_policy()
+                .user_name(user)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| fail(format!("AttachUserPolicy {arn} to user {user}"), e))?;
+            return Ok(());
         }
         self.client
             .attach_role_policy()
@@ -250,22 +300,39 @@ impl RoleIam {
     /// what is already gone is fine.
     pub async fn remove_managed(&self, name: &str) -> Result<(), IamError> {
         let arn = self.policy_arn(name);
-        match self
-            .client
-            .detach_role_policy()
-            .role_name(&self.role)
-            .policy_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_no_such_entity(&e) => {}
-            Err(e) => {
-                return Err(fail(
-                    format!("DetachRolePolicy {arn} from role {}", self.role),
-                    e,
-                ));
-            }
+        let detached = match self.user() {
+            Some(user) => self
+                .client
+                .detach_user_policy()
+                .user_name(user)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    (
+                        is_no_such_entity(&e),
+                        fail(format!("DetachUserPolicy {arn} from user {user}"), e),
+                    )
+                }),
+            None => self
+                .client
+                .detach_role_policy()
+                .role_name(&self.role)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    (
+                        is_no_such_entity(&e),
+                        fail(format!("DetachRolePolicy {arn} from role {}", self.role), e),
+                    )
+                }),
+        };
+        match detached {
+            Ok(()) | Err((true, _)) => {}
+            Err((false, e)) => return Err(e),
         }
         let versions = match self.versions(&arn).await {
             Ok(versions) => versions,

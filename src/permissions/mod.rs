@@ -36,7 +36,8 @@ use crate::props::{self, OnDeleteError, Properties, PropertyError};
 use self::iam::{IamError, RoleIam};
 use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
 
-/// The step's properties: the vendor, the role, its account and partition. The vendor's own
+/// The step's properties: the vendor, the role (or, with `UserName`, the user: `user/<name>`),
+/// its account and partition. The vendor's own
 /// settings (Datadog's site and resource collection) are read by the vendor; `OnDeleteError`
 /// matters to a Delete only, which reads it from the properties it comes with.
 #[derive(Debug, Clone)]
@@ -69,7 +70,10 @@ impl Target {
         }
         let target = Target {
             vendor,
-            role_name: props::role_name(props)?,
+            role_name: match props.text("UserName")? {
+                Some(user) => format!("{}{}", iam::USER_PREFIX, user_name(&user)?),
+                None => props::role_name(props)?,
+            },
             identity: props::identity(props, stack)?,
         };
         // Refused on Create and Update already, not only when the Delete needs it.
@@ -85,6 +89,25 @@ impl Target {
             account: self.identity.account.clone(),
             role: self.role_name.clone(),
         }
+    }
+}
+
+/// `UserName`: the IAM user a vendor signs in as with an access key (Datadog's access-key
+/// accounts), whose policies the step writes instead of a role's.
+fn user_name(name: &str) -> Result<&str, PropertyError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if valid {
+        Ok(name)
+    } else {
+        Err(PropertyError::Invalid {
+            name: "UserName",
+            value: name.chars().take(120).collect(),
+            expected: "an IAM user name (up to 64 letters, digits and +=,.@_-)".into(),
+        })
     }
 }
 
@@ -150,7 +173,8 @@ pub async fn attach(
     ));
     let lists = refuse_data_reading(lists.await);
     let chunks = fit(&lists.resource_collection, MANAGED_POLICY_LIMIT);
-    let managed = policies::managed_policies(vendor.as_str(), &reference.role, &chunks);
+    let managed =
+        policies::managed_policies(vendor.as_str(), iam::bare_name(&reference.role), &chunks);
     let iam = role_iam(aws, &reference).await;
     let written = async {
         event.progress.sent_a_change();
@@ -236,7 +260,7 @@ async fn remove_managed_except(
     keep: &[&str],
     progress: &Progress,
 ) -> Result<(), IamError> {
-    let prefix = policies::managed_policy_prefix(vendor.as_str(), iam.role());
+    let prefix = policies::managed_policy_prefix(vendor.as_str(), iam::bare_name(iam.role()));
     for name in iam.managed_named(&prefix).await? {
         if is_managed_policy(&prefix, &name) && !keep.contains(&name.as_str()) {
             progress.set(format!(

@@ -27,7 +27,7 @@ def test_create_update_in_place_then_delete(sandbox):
                                          "extended_collection": True}
     external_id = attrs["auth_config"]["external_id"]
     assert created["Data"] == {"ExternalId": external_id, "RegistrationId": reg["id"],
-                               "PrincipalAccountId": PRINCIPAL["datadoghq.com"]}
+                               "PrincipalAccountId": PRINCIPAL["datadoghq.com"], "AuthType": "role"}
 
     mark = len(sb.datadog.requests)
     new_props = dict(props, DisableMetricCollection="true", CloudSecurityPostureManagement="true",

@@ -240,3 +240,26 @@ def inv_records(inv) -> list[dict]:
             out.append(record)
     return out
 
+
+
+def test_an_access_key_user_gets_exactly_datadogs_lists_and_delete_leaves_nothing(sandbox):
+    # Access-key accounts (AuthType: access-keys): the same lists, on the IAM user Datadog signs
+    # in as (`UserName`), never on a role.
+    sb = sandbox
+    user = "DatadogIntegrationUser"
+    iam(sb).create_user(UserName=user, Path="/registrar/")
+    stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
+    fn = sb.function()
+    created = answered(fn.invoke(stack.create(props(RoleName=None, UserName=user))), "SUCCESS")
+    assert created["PhysicalResourceId"] == f"registrar:permissions:datadog:aws:{ACCOUNT}:user/{user}"
+    client = iam(sb)
+    assert client.list_user_policies(UserName=user)["PolicyNames"] == [INLINE]
+    (statement,) = document(client.get_user_policy(UserName=user, PolicyName=INLINE)["PolicyDocument"])["Statement"]
+    assert set(statement["Action"]) == set(sb.datadog.permissions("standard"))
+    attached = client.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+    assert attached and all(p["PolicyName"].startswith(f"registrar-{user}-datadog-resource-collection-") for p in attached)
+    assert client.list_roles()["Roles"] == [], "no role is made or written"
+    answered(fn.invoke(stack.delete(created["PhysicalResourceId"], props(RoleName=None, UserName=user))), "SUCCESS")
+    assert client.list_user_policies(UserName=user)["PolicyNames"] == []
+    assert client.list_attached_user_policies(UserName=user)["AttachedPolicies"] == []
+    assert our_policies(sb) == []

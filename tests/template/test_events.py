@@ -37,7 +37,13 @@ PARAMETER_OF = {
     "CloudSecurityPostureManagement": "CloudSecurityPostureManagement",
     "EnvironmentUrl": "EnvironmentUrl",
     "MonitoringConfigId": "MonitoringConfigId",
+    "AutomuteEnabled": "DatadogAutomuteEnabled",
+    "CollectCustomMetrics": "DatadogCollectCustomMetrics",
+    "CollectCloudWatchAlarms": "DatadogCollectCloudWatchAlarms",
+    "AuthType": "DatadogAuthType",
 }
+# What a Ref of these types returns: the name.
+IAM_NAME_OF = {"AWS::IAM::Role": "RoleName", "AWS::IAM::User": "UserName"}
 DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
 PHYSICAL_ID = {
     "registration": re.compile(r"^registrar:(datadog|dynatrace):[a-z0-9.-]+:aws[a-z-]*:\d{12}:[A-Za-z0-9_-]+$"),
@@ -108,6 +114,10 @@ def check_properties(template, event, props, label):
             assert re.fullmatch(r"[A-Za-z0-9_-]{60,140}", props[key]), props[key]
             if "PhysicalResourceId" in event:
                 assert event["PhysicalResourceId"].endswith(":" + props[key]), "binding of another registration"
+        elif isinstance(value, dict) and resources.get(value.get("Ref", ""), {}).get("Type") in IAM_NAME_OF:
+            # Ref of the role (or user) the template creates: its name.
+            named = resources[value["Ref"]]
+            assert props[key] == named["Properties"][IAM_NAME_OF[named["Type"]]], f"{label}: {key}"
         else:
             assert props[key] == value, f"{label}: {key} is {props[key]!r}, the template sends {value!r}"
 

@@ -65,6 +65,22 @@ CONTRACT_PROPERTIES = {
     "DisableMetricCollection",
     "DisableResourceCollection",
     "CloudSecurityPostureManagement",
+    # Datadog's collection settings and access keys (src/integrations/datadog/).
+    "Regions",
+    "IncludeNamespaces",
+    "ExcludeNamespaces",
+    "MetricTagFilters",
+    "AutomuteEnabled",
+    "CollectCustomMetrics",
+    "CollectCloudWatchAlarms",
+    "LogForwarderArns",
+    "LogSources",
+    "XRayServices",
+    "AuthType",
+    "AccessKeySecretArn",
+    "AccessKeyId",
+    # The permissions step for the access-key user (src/permissions/).
+    "UserName",
 }
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/datadog-AbCdEf"
 KMS_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -160,6 +176,8 @@ class Stack:
             return any(self.truth(a) for a in arg)
         if fn == "Fn::Contains":
             return self.scalar(arg[1]) in [self.scalar(a) for a in arg[0]]
+        if fn == "Fn::EachMemberEquals":
+            return all(member == self.scalar(arg[1]) for member in self.resolve(arg[0]))
         if fn == "Condition":
             return self.condition(arg)
         raise AssertionError(f"the test's interpreter does not know {fn}; teach it")
@@ -193,6 +211,8 @@ class Stack:
                     if arg == "AWS::NoValue":
                         return NO_VALUE
                     if arg in self.values:
+                        if self.template["Parameters"].get(arg, {}).get("Type") == "CommaDelimitedList":
+                            return self.values[arg].split(",")  # "" is [""], as CloudFormation has it
                         return self.values[arg]
                     return {"Ref": str(arg)}
                 if fn == "Fn::If":
@@ -416,8 +436,13 @@ def test_custom_resources_pass_exactly_the_contract(template, name):
         "OnDeleteError": "OnDeleteError",
     }.items():
         assert props[prop] == {"Ref": parameter}, (name, prop)
-    # The role the vendor is told about is the role the template creates (same expression).
-    assert props["RoleName"] == ROLE_NAME == template["Resources"][CUSTOM_RESOURCES[name]]["Properties"]["RoleName"]
+    # The role the vendor is told about is the role the template creates (same expression);
+    # Datadog's access-key registrations name none.
+    role_name = props["RoleName"]
+    if name == "VendorRegistration":
+        assert role_name["Fn::If"][0] == "DatadogUsesRole" and role_name["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+        role_name = role_name["Fn::If"][1]
+    assert role_name == ROLE_NAME == template["Resources"][CUSTOM_RESOURCES[name]]["Properties"]["RoleName"]
     assert resource["Condition"] == {"datadog": "IsDatadog", "dynatrace": "IsDynatrace"}[VENDOR_OF[name]]
 
 
@@ -626,7 +651,7 @@ def test_function_role_trusts_only_lambda(template):
     assert template["Resources"]["FunctionRole"]["Properties"]["Path"] == "/registrar/"
 
 
-DATADOG_STEP_SIDS = {"WriteDatadogRoleInlinePolicy", "AttachDatadogPoliciesToRole", "ManageDatadogPolicies", "FindDatadogPolicies"}
+DATADOG_STEP_SIDS = {"WriteDatadogInlinePolicy", "AttachDatadogPolicies", "ManageDatadogPolicies", "FindDatadogPolicies"}
 DATADOG_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/DatadogIntegrationRole"
 DATADOG_POLICIES_ARN = f"arn:aws:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationRole-datadog-resource-collection-*"
 
@@ -655,8 +680,8 @@ def test_function_role_is_least_privilege(template, parameters, expected_sids, v
         "DecryptVendorSecret": ({"kms:Decrypt"}, KMS_KEY_ARN),
         "AssumeSecretRole": ({"sts:AssumeRole"}, HUB_ROLE_ARN),
         # Only Datadog's role, only policies under our path and prefix for that role.
-        "WriteDatadogRoleInlinePolicy": ({"iam:PutRolePolicy", "iam:DeleteRolePolicy"}, DATADOG_ROLE_ARN),
-        "AttachDatadogPoliciesToRole": ({"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, DATADOG_ROLE_ARN),
+        "WriteDatadogInlinePolicy": ({"iam:PutRolePolicy", "iam:DeleteRolePolicy"}, DATADOG_ROLE_ARN),
+        "AttachDatadogPolicies": ({"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, DATADOG_ROLE_ARN),
         "ManageDatadogPolicies": ({"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
                                    "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"}, DATADOG_POLICIES_ARN),
         # IAM cannot scope ListPolicies; it lists names only.
@@ -677,7 +702,7 @@ def test_function_role_is_least_privilege(template, parameters, expected_sids, v
                     "kms:EncryptionContext:SecretARN": SECRET_ARN,
                 }
             }
-        elif grant["Sid"] == "AttachDatadogPoliciesToRole":
+        elif grant["Sid"] == "AttachDatadogPolicies":
             # Attach and detach only our policies.
             assert grant["Condition"] == {"ArnLike": {"iam:PolicyARN": DATADOG_POLICIES_ARN}}
         else:
@@ -687,7 +712,7 @@ def test_function_role_is_least_privilege(template, parameters, expected_sids, v
 def test_function_may_write_the_policies_of_the_role_it_is_told_about(template):
     stack = Stack(template, IAMRoleName="acme-datadog")
     grants = {g["Sid"]: g for g in function_grants(stack)}
-    assert grants["WriteDatadogRoleInlinePolicy"]["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:role/acme-datadog"
+    assert grants["WriteDatadogInlinePolicy"]["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:role/acme-datadog"
     assert grants["ManageDatadogPolicies"]["Resource"].endswith("/registrar/registrar-acme-datadog-datadog-resource-collection-*")
 
 
@@ -880,7 +905,8 @@ def test_every_rule_explains_itself(template):
 def test_vendor_role_trusts_the_mapped_principal_with_the_external_id(template):
     role = template["Resources"]["DatadogIntegrationRole"]["Properties"]
     registration = template["Resources"]["VendorRegistration"]["Properties"]
-    assert role["RoleName"] == registration["RoleName"], "the role Datadog is told about is the role created"
+    told = registration["RoleName"]["Fn::If"]
+    assert told[0] == "DatadogUsesRole" and role["RoleName"] == told[1], "the role Datadog is told about is the role created"
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
     assert trust["Principal"]["AWS"] == {
@@ -925,13 +951,15 @@ def test_datadog_permissions_step_passes_what_it_needs_and_no_secret(template):
     # The lists need no keys: the step reads no secret (fewer ways to fail).
     assert not {"SecretArn", "SecretRoleArn", "OnConflict", "AccountTags"} & set(props)
     assert props["ServiceToken"] == {"Fn::GetAtt": ["Function", "Arn"]}
-    assert props["RoleName"] == ROLE_NAME == template["Resources"]["DatadogIntegrationRole"]["Properties"]["RoleName"]
+    # The role's or the user's name, by Ref: the step runs after the identity it writes on.
+    assert props["RoleName"] == {"Fn::If": ["DatadogUsesRole", {"Ref": "DatadogIntegrationRole"}, {"Ref": "AWS::NoValue"}]}
+    assert props["UserName"] == {"Fn::If": ["DatadogUsesAccessKeys", {"Ref": "DatadogIntegrationUser"}, {"Ref": "AWS::NoValue"}]}
     assert props["Site"] == {"Ref": "DatadogSite"}
     assert props["DisableResourceCollection"] == {"Ref": "DisableResourceCollection"}
     assert props["OnDeleteError"] == {"Ref": "OnDeleteError"}
-    # After the role (it writes the role's policies), deleted before it.
-    assert "DatadogIntegrationRole" in as_list(step["DependsOn"])
+    # After the role or the user (it writes their policies), deleted before it.
     assert created_after(template, "DatadogRolePermissions", "DatadogIntegrationRole")
+    assert created_after(template, "DatadogRolePermissions", "DatadogIntegrationUser")
 
 
 # --------------------------------------------------------------------------- what vendors may do
@@ -1103,7 +1131,7 @@ def test_outputs_expose_both_principals(template):
 def test_outputs_per_vendor(template, vendor):
     stack = Stack(template, Vendor=vendor, EnvironmentUrl=PRODUCTION_URL if vendor == "dynatrace" else "")
     names = set(stack.outputs())
-    datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId", "DatadogPermissionsSource"}
+    datadog = {"IntegrationRoleArn", "RegistrationId", "TrustedPrincipalAccountId", "VendorPrincipalAccountId", "DatadogPermissionsSource", "AuthType"}
     dynatrace = {"DynatraceMonitoringRoleArn", "DynatraceBoundRoleArn", "DynatraceTrustedPrincipalAccountId", "DynatraceVendorPrincipalAccountId"}
     assert names == {"FunctionLogGroupName"} | (datadog if vendor == "datadog" else dynatrace)
 
@@ -1532,3 +1560,146 @@ def test_every_combination_is_cfn_lint_clean(template, tmp_path):
         paths.append(path)
     assert len(paths) >= 10
     assert lint(paths) == (0, "")
+
+
+# --------------------------------------------------------------------------- Datadog's settings
+
+COLLECTION = {
+    "DatadogRegions": ("Regions", "us-east-1,eu-west-1", ["us-east-1", "eu-west-1"]),
+    "DatadogIncludeNamespaces": ("IncludeNamespaces", "AWS/EC2,AWS/Lambda", ["AWS/EC2", "AWS/Lambda"]),
+    "DatadogExcludeNamespaces": ("ExcludeNamespaces", "AWS/SQS", ["AWS/SQS"]),
+    "DatadogMetricTagFilters": ("MetricTagFilters", "AWS/EC2:env:prod", ["AWS/EC2:env:prod"]),
+    "DatadogLogForwarderArns": ("LogForwarderArns", f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fwd",
+                                [f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fwd"]),
+    "DatadogLogSources": ("LogSources", "s3,lambda", ["s3", "lambda"]),
+    "DatadogXRayServices": ("XRayServices", "all", ["all"]),
+}
+FLAGS = {"DatadogAutomuteEnabled": "AutomuteEnabled", "DatadogCollectCustomMetrics": "CollectCustomMetrics",
+         "DatadogCollectCloudWatchAlarms": "CollectCloudWatchAlarms"}
+
+
+def test_datadog_settings_are_not_managed_by_default(template):
+    props = Stack(template).resources()["VendorRegistration"]["Properties"]
+    for _, (prop, _, _) in COLLECTION.items():
+        assert prop not in props, f"{prop}: an empty parameter leaves the setting to Datadog"
+    for parameter, prop in FLAGS.items():
+        # Blank reads as absent in the function (props.rs): not managed.
+        assert template["Parameters"][parameter]["Default"] == "" and props[prop] == "", prop
+    assert props["AuthType"] == "role"
+
+
+@pytest.mark.parametrize("parameter", sorted(COLLECTION))
+def test_datadog_list_settings_are_passed_when_set(template, parameter):
+    prop, value, sent = COLLECTION[parameter]
+    assert template["Parameters"][parameter]["Type"] == "CommaDelimitedList"
+    assert template["Parameters"][parameter]["Default"] == ""
+    stack = Stack(template, **{parameter: value})
+    assert stack.rule_failures() == []
+    assert stack.resources()["VendorRegistration"]["Properties"][prop] == sent
+
+
+@pytest.mark.parametrize("parameter", sorted(FLAGS))
+def test_datadog_flags_are_passed_when_set(template, parameter):
+    assert template["Parameters"][parameter]["AllowedValues"] == ["", "true", "false"]
+    props = Stack(template, **{parameter: "false"}).resources()["VendorRegistration"]["Properties"]
+    assert props[FLAGS[parameter]] == "false"
+
+
+@pytest.mark.parametrize(
+    "parameters, partition, message",
+    [
+        ({"DatadogIncludeNamespaces": "AWS/EC2", "DatadogExcludeNamespaces": "AWS/SQS"}, "aws", "DatadogIncludeNamespaces"),
+        ({"DatadogIncludeNamespaces": "AWS/EC2"}, "aws", None),
+        ({"DatadogExcludeNamespaces": "AWS/SQS"}, "aws", None),
+        ({"DatadogAuthType": "access-keys"}, "aws", "access keys only for AWS China and GovCloud"),
+        ({"DatadogAuthType": "role"}, "aws-cn", "access-keys"),
+        ({"DatadogAuthType": "access-keys"}, "aws-cn", None),
+        ({"DatadogAuthType": "access-keys", "DatadogSite": "datadoghq.com"}, "aws-us-gov", None),
+        ({"DatadogAuthType": "access-keys", "DatadogSite": "ddog-gov.com"}, "aws-us-gov", None),
+        ({"DatadogAuthType": "role", "DatadogSite": "datadoghq.com"}, "aws-us-gov", "access-keys"),
+        # Dynatrace stacks ignore Datadog's settings.
+        ({**DYNATRACE, "DatadogAuthType": "access-keys", "DatadogIncludeNamespaces": "A", "DatadogExcludeNamespaces": "B"}, "aws", None),
+    ],
+)
+def test_rules_for_datadogs_settings_and_access_keys(template, parameters, partition, message):
+    failures = Stack(template, partition=partition, **parameters).rule_failures()
+    if message is None:
+        assert failures == []
+    else:
+        (failure,) = failures
+        assert message in failure, failure
+
+
+def access_key_stack(template, partition="aws-cn", **more):
+    site = {"DatadogSite": "datadoghq.com"}
+    return Stack(template, partition=partition, DatadogAuthType="access-keys", **site, **more)
+
+
+ACCESS_KEY_RESOURCES = FUNCTION_RESOURCES | {"VendorRegistration", "DatadogRolePermissions", "DatadogIntegrationUser",
+                                             "DatadogAccessKey", "DatadogAccessKeySecret"}
+
+
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
+def test_an_access_key_stack_makes_a_user_its_key_and_a_secret_and_no_role(template, partition):
+    stack = access_key_stack(template, partition)
+    assert stack.rule_failures() == []
+    resources = stack.resources()
+    assert set(resources) == ACCESS_KEY_RESOURCES
+    user = resources["DatadogIntegrationUser"]["Properties"]
+    # No console (no LoginProfile), no groups, no policies of its own: only the permissions step's.
+    assert set(user) == {"UserName", "Path"} and user["Path"] == "/registrar/"
+    key = resources["DatadogAccessKey"]["Properties"]
+    assert key == {"UserName": {"Ref": "DatadogIntegrationUser"}, "Serial": "1", "Status": "Active"}
+    secret = resources["DatadogAccessKeySecret"]["Properties"]
+    assert json.loads(secret["SecretString"]) == {"access_key_id": "${DatadogAccessKey}",
+                                                  "secret_access_key": "${DatadogAccessKey.SecretAccessKey}"}
+    props = resources["VendorRegistration"]["Properties"]
+    assert props["AuthType"] == "access-keys" and "RoleName" not in props
+    assert props["AccessKeySecretArn"] == {"Ref": "DatadogAccessKeySecret"}
+    assert props["AccessKeyId"] == {"Ref": "DatadogAccessKey"}, "a rotation changes it: an Update"
+    step = resources["DatadogRolePermissions"]["Properties"]
+    assert step["UserName"] == {"Ref": "DatadogIntegrationUser"} and "RoleName" not in step
+    # The secret key goes nowhere but the member account's secret: no property, no output.
+    for name, resource in resources.items():
+        if name != "DatadogAccessKeySecret":
+            assert "SecretAccessKey" not in json.dumps(resource), name
+    outputs = stack.outputs()
+    assert "SecretAccessKey" not in json.dumps(outputs)
+    assert set(outputs) == {"FunctionLogGroupName", "RegistrationId", "DatadogPermissionsSource", "AuthType",
+                            "IntegrationUserArn"}, "no role, so no trusted principal"
+
+
+def test_a_key_rotation_is_a_new_key_registered_before_the_old_one_goes(template):
+    before = access_key_stack(template).resources()
+    after = access_key_stack(template, DatadogAccessKeySerial="2").resources()
+    assert before["DatadogAccessKey"]["Properties"]["Serial"] == "1"
+    assert after["DatadogAccessKey"]["Properties"]["Serial"] == "2"
+    # The registration reads the secret, which is built from the key: both are updated first.
+    assert created_after(template, "VendorRegistration", "DatadogAccessKeySecret")
+    assert created_after(template, "DatadogAccessKeySecret", "DatadogAccessKey")
+    assert template["Parameters"]["DatadogAccessKeySerial"]["Type"] == "Number"
+
+
+def test_the_function_may_read_exactly_the_key_secret_and_write_only_the_users_policies(template):
+    stack = access_key_stack(template)
+    grants = {g["Sid"]: g for g in function_grants(stack)}
+    assert set(grants) == {"WriteOwnLogs", "ReadVendorSecret", "ReadDatadogAccessKey"} | DATADOG_STEP_SIDS
+    assert grants["ReadDatadogAccessKey"]["Action"] == "secretsmanager:GetSecretValue"
+    assert grants["ReadDatadogAccessKey"]["Resource"] == {"Ref": "DatadogAccessKeySecret"}
+    user_arn = f"arn:aws-cn:iam::{ACCOUNT_ID}:user/registrar/DatadogIntegrationUser"
+    policies = f"arn:aws-cn:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationUser-datadog-resource-collection-*"
+    assert set(grants["WriteDatadogInlinePolicy"]["Action"]) == {"iam:PutUserPolicy", "iam:DeleteUserPolicy"}
+    assert grants["WriteDatadogInlinePolicy"]["Resource"] == user_arn
+    assert set(grants["AttachDatadogPolicies"]["Action"]) == {"iam:AttachUserPolicy", "iam:DetachUserPolicy"}
+    assert grants["AttachDatadogPolicies"]["Resource"] == user_arn
+    assert grants["AttachDatadogPolicies"]["Condition"] == {"ArnLike": {"iam:PolicyARN": policies}}
+    assert grants["ManageDatadogPolicies"]["Resource"] == policies
+    assert not [g for g in grants.values() if "Role" in json.dumps(g["Action"])], "no role to write on"
+
+
+def test_no_access_key_identity_may_read_data_or_secrets(template):
+    stack = access_key_stack(template)
+    identities = vendor_identities(stack)
+    assert set(identities) == {"DatadogIntegrationUser"}, "the test must see the user Datadog signs in as"
+    grants, managed = identity_grants(stack, "DatadogIntegrationUser")
+    assert data_reads(grants) == [] and managed == []

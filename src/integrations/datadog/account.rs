@@ -47,6 +47,16 @@ pub(crate) struct Attributes {
     pub(crate) account_tags: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) auth_config: Option<AuthConfig>,
+    /// Read to keep the half of `lambda_forwarder` the stack does not manage.
+    #[serde(default)]
+    pub(crate) logs_config: Option<LogsRead>,
+}
+
+/// `logs_config` as answered.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct LogsRead {
+    #[serde(default)]
+    pub(crate) lambda_forwarder: Option<LambdaForwarder>,
 }
 
 /// How Datadog reaches the account: a role (`AWSAuthConfigRole`: `role_name`, `external_id`)
@@ -84,27 +94,129 @@ impl<A> Request<A> {
 }
 
 /// The account's desired state, as POST and PATCH send it: the settings Datadog's own
-/// template sends, with the account tags carrying Registrar's marks.
+/// template sends, with the account tags carrying Registrar's marks, and the collection
+/// settings the stack manages. A setting left out (`None`) is not sent: a PATCH keeps what
+/// Datadog holds (see [`super::client`]), a POST gets Datadog's default.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Desired {
     pub(crate) aws_account_id: String,
     pub(crate) aws_partition: &'static str,
     pub(crate) account_tags: Vec<String>,
-    pub(crate) auth_config: RoleAuth,
-    pub(crate) metrics_config: Enabled,
+    pub(crate) auth_config: AuthSent,
+    /// `AWSRegions` (`aws_regions.py`); Datadog's default is `{"include_all": true}`
+    /// (recorded answer to a create without it, `create_200`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) aws_regions: Option<Regions>,
+    pub(crate) metrics_config: MetricsConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) logs_config: Option<LogsConfig>,
     pub(crate) resources_config: ResourcesConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) traces_config: Option<TracesConfig>,
 }
 
-/// `AWSAuthConfigRole` as sent: Datadog generates the external id.
+/// `auth_config` as sent: a role (`AWSAuthConfigRole`, `aws_auth_config_role.py`: Datadog
+/// generates the external id) or access keys (`AWSAuthConfigKeys`, `aws_auth_config_keys.py`:
+/// `access_key_id`, `secret_access_key`). The secret key is serialised only into the request
+/// body; its `Debug` is redacted.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct RoleAuth {
-    pub(crate) role_name: String,
+#[serde(untagged)]
+pub(crate) enum AuthSent {
+    Role {
+        role_name: String,
+    },
+    Keys {
+        access_key_id: String,
+        #[serde(serialize_with = "expose")]
+        secret_access_key: secrecy::SecretString,
+    },
 }
 
-/// `AWSMetricsConfig`, the part Registrar sets.
+fn expose<S: serde::Serializer>(
+    secret: &secrecy::SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    serializer.serialize_str(secret.expose_secret())
+}
+
+/// `AWSRegions`: `AWSRegionsIncludeAll` (`aws_regions_include_all.py`: `include_all`) or
+/// `AWSRegionsIncludeOnly` (`aws_regions_include_only.py`: `include_only`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Regions {
+    IncludeAll { include_all: bool },
+    IncludeOnly { include_only: Vec<String> },
+}
+
+/// `AWSMetricsConfig` (`aws_metrics_config.py`): `enabled` is always sent (Datadog's template
+/// sends it); the rest only when the stack manages them. Datadog's defaults, from the model's
+/// docstrings: `automute_enabled` true, `collect_cloudwatch_alarms` false,
+/// `collect_custom_metrics` false, `namespace_filters` `exclude_only`, `tag_filters` `[]`.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Enabled {
+pub(crate) struct MetricsConfig {
     pub(crate) enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) automute_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) collect_cloudwatch_alarms: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) collect_custom_metrics: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) namespace_filters: Option<NamespaceFilters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tag_filters: Option<Vec<TagFilter>>,
+}
+
+/// `AWSNamespaceFilters`: `AWSNamespaceFiltersExcludeOnly` (`exclude_only`) or
+/// `AWSNamespaceFiltersIncludeOnly` (`include_only`) (`aws_namespace_filters_*.py`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NamespaceFilters {
+    ExcludeOnly { exclude_only: Vec<String> },
+    IncludeOnly { include_only: Vec<String> },
+}
+
+/// `AWSNamespaceTagFilter` (`aws_namespace_tag_filter.py`): the resource tags (`key:value`,
+/// with `?`, `*` and a leading `!`) that select what is collected for one namespace. Recorded
+/// as `{"namespace": "AWS/EC2", "tags": ["key:value"]}` (`create_200`'s cassette).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagFilter {
+    pub namespace: String,
+    pub tags: Vec<String>,
+}
+
+/// `AWSLogsConfig` (`aws_logs_config.py`): `lambda_forwarder`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LogsConfig {
+    pub(crate) lambda_forwarder: LambdaForwarder,
+}
+
+/// `AWSLambdaForwarderConfig` (`aws_lambda_forwarder_config.py`): `lambdas` (the forwarder
+/// ARNs, default `[]`) and `sources` (the services whose logs are subscribed). Always sent
+/// whole (see [`super::client`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LambdaForwarder {
+    #[serde(default)]
+    pub(crate) lambdas: Vec<String>,
+    #[serde(default)]
+    pub(crate) sources: Vec<String>,
+}
+
+/// `AWSTracesConfig` (`aws_traces_config.py`): `xray_services`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TracesConfig {
+    pub(crate) xray_services: XRayServices,
+}
+
+/// `XRayServicesList`: `XRayServicesIncludeAll` (`include_all`) or `XRayServicesIncludeOnly`
+/// (`include_only`) (`x_ray_services_*.py`); Datadog's default is `{"include_only": []}`
+/// (recorded answer, `create_200`'s cassette).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum XRayServices {
+    IncludeAll { include_all: bool },
+    IncludeOnly { include_only: Vec<String> },
 }
 
 /// `AWSResourcesConfig`.

@@ -65,6 +65,16 @@ pub(crate) fn is_not_found(answer: &Answer) -> bool {
                 .contains("does not exist"))
 }
 
+/// Whether Datadog refused a PATCH because it switches a registration between a role and access
+/// keys: 400 "cannot switch between role and key based auth" (cassette
+/// `test_aws_integration_patch_account_config_returns_bad_request_response`).
+pub(crate) fn is_auth_switch(answer: &Answer) -> bool {
+    answer.status == 400
+        && error_message(&answer.body)
+            .to_ascii_lowercase()
+            .contains("cannot switch between role and key based auth")
+}
+
 /// The errors of a Datadog error body. The spec says `{"errors": ["…"]}`; recorded v2 answers
 /// are JSON:API objects `{"errors": [{"status", "title", "detail"}]}` (some without `status`,
 /// e.g. 400 "Generic Error"). Both are read.

@@ -7,12 +7,13 @@ use reqwest::header::HeaderName;
 use secrecy::SecretString;
 
 use super::Settings;
+use super::auth::{AccessKey, Auth};
 use super::account::{
-    AccountConfig, Desired as DesiredAccount, Enabled, Listed, One, Request, ResourcesConfig,
-    RoleAuth, TagsOnly,
+    AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed, LogsConfig,
+    MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
 };
-use super::answers::{error_message, is_not_found, refusal_hint};
-use super::marks::{self, claim_tag, is_mark, read_registration, stack_tag};
+use super::answers::{error_message, is_auth_switch, is_not_found, refusal_hint};
+use super::marks::{self, claim_tag, is_mark, stack_tag};
 use crate::http::{Answer, Api, Dialect, VendorHttp};
 use crate::integrations::{Desired, Integration, Owner, Registration, Removal, VendorError};
 use crate::secrets::{SecretError, SecretJson};
@@ -24,16 +25,29 @@ pub struct Datadog {
     settings: Settings,
     desired: Desired,
     api: Api,
+    /// The IAM user's key, for an access-key registration.
+    access_key: Option<AccessKey>,
 }
 
 impl Datadog {
-    /// The client, with the keys from the secret (`api_key`, `app_key`).
+    /// The client, with the keys from the secret (`api_key`, `app_key`) and, for an access-key
+    /// registration, the IAM user's key from the member account's secret.
     pub(super) fn new(
         settings: Settings,
         keys: &SecretJson,
+        member: Option<&SecretJson>,
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Datadog, SecretError> {
+        let access_key = match (&settings.auth, member) {
+            (Auth::Role, _) => None,
+            (Auth::AccessKeys { secret, key_id }, Some(member)) => {
+                Some(AccessKey::read(member, &secret.arn, key_id.as_deref())?)
+            }
+            // Removing a registration needs no key: it is not read (see
+            // `lifecycle::Connector::connect_to_remove`), and nothing is registered without it.
+            (Auth::AccessKeys { .. }, None) => None,
+        };
         let authorization: Vec<(HeaderName, SecretString)> = vec![
             (
                 HeaderName::from_static("dd-api-key"),
@@ -56,6 +70,7 @@ impl Datadog {
             settings,
             desired,
             api,
+            access_key,
         })
     }
 
@@ -84,9 +99,11 @@ impl Datadog {
     }
 
     pub(super) async fn create_account(&self) -> Result<Registration, VendorError> {
+        self.has_key()?;
         let call = "POST accounts";
         let url = self.api.url(ACCOUNTS_PATH);
-        let answer = self.api.send(Method::POST, url, Some(&self.body())).await?;
+        let body = self.body(LambdaForwarder::default());
+        let answer = self.api.send(Method::POST, url, Some(&body)).await?;
         match answer.status {
             200 | 201 => self.registration(&self.api.read::<One>(&answer, call)?.data, call),
             409 => Err(VendorError::AlreadyExists { vendor: "Datadog" }),
@@ -98,19 +115,56 @@ impl Datadog {
         &self,
         id: &str,
     ) -> Result<Option<Registration>, VendorError> {
+        self.has_key()?;
         let call = "PATCH account";
+        let stored = match self.stored_forwarder(id).await? {
+            Some(stored) => stored,
+            None => return Ok(None),
+        };
         let url = self.api.object_url(ACCOUNTS_PATH, id);
         let answer = self
             .api
-            .send(Method::PATCH, url, Some(&self.body()))
+            .send(Method::PATCH, url, Some(&self.body(stored)))
             .await?;
         match answer.status {
             200 | 201 => Ok(Some(
                 self.registration(&self.api.read::<One>(&answer, call)?.data, call)?,
             )),
             _ if is_not_found(&answer) => Ok(None),
+            400 if is_auth_switch(&answer) => self.replace_account(id).await.map(Some),
             _ => Err(self.refused(&Method::PATCH, call, &answer)),
         }
+    }
+
+    /// This stack's registration `id` is of the other auth type (the stack's `AuthType`
+    /// changed): Datadog refuses to switch it in place (400 "cannot switch between role and key
+    /// based auth", cassette
+    /// `test_aws_integration_patch_account_config_returns_bad_request_response`) and holds one
+    /// registration per account, so it is deleted and the account registered again, under a
+    /// new id. Datadog collects nothing from the account between the two calls.
+    async fn replace_account(&self, id: &str) -> Result<Registration, VendorError> {
+        tracing::warn!(
+            registration = id,
+            auth_type = self.auth_type(),
+            "Datadog cannot switch a registration between a role and access keys: deleting it and registering the account again (a short gap in monitoring)"
+        );
+        self.delete_account(id).await?;
+        self.create_account().await
+    }
+
+    /// An access-key registration is written only with the key in hand.
+    fn has_key(&self) -> Result<(), VendorError> {
+        match (&self.settings.auth, &self.access_key) {
+            (Auth::AccessKeys { .. }, None) => Err(VendorError::Unsupported(
+                "Registrar did not read the access key's secret for this step, so it cannot register the account; this is a bug in Registrar.".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `role` or `access-keys`.
+    pub(super) fn auth_type(&self) -> &'static str {
+        self.settings.auth.as_str()
     }
 
     pub(super) async fn delete_account(&self, id: &str) -> Result<Removal, VendorError> {
@@ -120,6 +174,33 @@ impl Datadog {
             200 | 202 | 204 => Ok(Removal::Removed),
             _ if is_not_found(&answer) => Ok(Removal::AlreadyGone),
             _ => Err(self.refused(&Method::DELETE, "DELETE account", &answer)),
+        }
+    }
+
+    /// What Datadog holds for `lambda_forwarder`, when the stack manages one of its two lists
+    /// but not the other: the object is sent whole, so the unmanaged list must be sent as
+    /// Datadog holds it (one GET). Otherwise nothing is read (`Some(default)`); `None` when
+    /// the account config is gone.
+    async fn stored_forwarder(&self, id: &str) -> Result<Option<LambdaForwarder>, VendorError> {
+        let c = &self.settings.collection;
+        if c.log_forwarders.is_some() == c.log_sources.is_some() {
+            return Ok(Some(LambdaForwarder::default()));
+        }
+        let url = self.api.object_url(ACCOUNTS_PATH, id);
+        let answer = self.api.send(Method::GET, url, None::<&()>).await?;
+        match answer.status {
+            200 => {
+                let config = self.api.read::<One>(&answer, "GET account")?.data;
+                Ok(Some(
+                    config
+                        .attributes
+                        .logs_config
+                        .and_then(|logs| logs.lambda_forwarder)
+                        .unwrap_or_default(),
+                ))
+            }
+            _ if is_not_found(&answer) => Ok(None),
+            _ => Err(self.refused(&Method::GET, "GET account", &answer)),
         }
     }
 
@@ -157,10 +238,12 @@ impl Datadog {
     }
 
     /// The account's desired state, as POST and PATCH send it: the settings Datadog's own
-    /// template sends, plus the ownership mark (and, when this event takes over an
-    /// unconfirmed-Create marker, the claim) in the account tags. A PATCH sends the tags whole,
-    /// so it also rewrites the marks of the previous release to this one's.
-    fn body(&self) -> Request<DesiredAccount> {
+    /// template sends, the collection settings the stack manages (see [`super::collection`]),
+    /// and the ownership mark (and, when this event takes over an unconfirmed-Create marker,
+    /// the claim) in the account tags. A PATCH sends the tags whole, so it also rewrites the
+    /// marks of the previous release to this one's. `stored`: the `lambda_forwarder` Datadog
+    /// holds, whose unmanaged half is sent back as it is.
+    fn body(&self, stored: LambdaForwarder) -> Request<DesiredAccount> {
         let account = self.desired.identity.account.as_str();
         let mut tags: Vec<String> = match &self.settings.account_tags {
             Some(tags) => tags.iter().filter(|t| !is_mark(t)).cloned().collect(),
@@ -170,22 +253,47 @@ impl Datadog {
         if let Some(request) = self.desired.claims.as_deref().filter(|r| !r.is_empty()) {
             tags.push(claim_tag(request));
         }
+        let c = &self.settings.collection;
+        let logs_config = (c.log_forwarders.is_some() || c.log_sources.is_some()).then(|| {
+            LogsConfig {
+                lambda_forwarder: LambdaForwarder {
+                    lambdas: c.log_forwarders.clone().unwrap_or(stored.lambdas),
+                    sources: c.log_sources.clone().unwrap_or(stored.sources),
+                },
+            }
+        });
         Request::account(DesiredAccount {
             aws_account_id: account.to_owned(),
             aws_partition: self.desired.identity.partition.as_str(),
             account_tags: tags,
-            auth_config: RoleAuth {
-                role_name: self.desired.role_name.clone(),
+            auth_config: match &self.access_key {
+                Some(key) => AuthSent::Keys {
+                    access_key_id: key.id.clone(),
+                    secret_access_key: key.secret.clone(),
+                },
+                None => AuthSent::Role {
+                    role_name: self.desired.role_name.clone(),
+                },
             },
-            metrics_config: Enabled {
+            aws_regions: c.regions.clone(),
+            metrics_config: MetricsConfig {
                 enabled: !self.settings.disable_metric_collection,
+                automute_enabled: c.automute,
+                collect_cloudwatch_alarms: c.cloudwatch_alarms,
+                collect_custom_metrics: c.custom_metrics,
+                namespace_filters: c.namespaces.clone(),
+                tag_filters: c.tag_filters.clone(),
             },
+            logs_config,
             resources_config: ResourcesConfig {
                 cloud_security_posture_management_collection: self
                     .settings
                     .cloud_security_posture_management,
                 extended_collection: !self.settings.disable_resource_collection,
             },
+            traces_config: c.xray_services.clone().map(|xray_services| TracesConfig {
+                xray_services,
+            }),
         })
     }
 
@@ -194,7 +302,11 @@ impl Datadog {
         config: &AccountConfig,
         call: &str,
     ) -> Result<Registration, VendorError> {
-        read_registration(config, &stack_tag(&self.desired.stack))
+        marks::read_for(
+            config,
+            &stack_tag(&self.desired.stack),
+            matches!(self.settings.auth, Auth::AccessKeys { .. }),
+        )
             .map_err(|detail| self.api.unreadable(call, detail))
     }
 
@@ -212,6 +324,14 @@ mod tests {
     use crate::integrations::datadog::Site;
 
     fn client(account_tags: Option<Vec<String>>, claims: Option<&str>) -> Datadog {
+        with_collection(account_tags, claims, Default::default())
+    }
+
+    pub(super) fn with_collection(
+        account_tags: Option<Vec<String>>,
+        claims: Option<&str>,
+        collection: crate::integrations::datadog::Collection,
+    ) -> Datadog {
         let secret = SecretJson::parse(
             "arn:x",
             SecretString::from(r#"{"api_key": "a", "app_key": "b"}"#.to_owned()),
@@ -224,6 +344,8 @@ mod tests {
             disable_metric_collection: false,
             disable_resource_collection: false,
             cloud_security_posture_management: false,
+            collection,
+            auth: Auth::Role,
         };
         let desired = Desired {
             identity: Identity {
@@ -247,7 +369,7 @@ mod tests {
     }
 
     fn sent_tags(client: &Datadog) -> Vec<String> {
-        client.body().data.attributes.account_tags
+        client.body(Default::default()).data.attributes.account_tags
     }
 
     #[tokio::test]
@@ -286,7 +408,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_body_is_the_one_datadogs_template_sends() {
-        let body = serde_json::to_value(client(None, None).body()).unwrap();
+        let body = serde_json::to_value(client(None, None).body(Default::default())).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"data": {"type": "account", "attributes": {
@@ -298,6 +420,82 @@ mod tests {
                 "resources_config": {"cloud_security_posture_management_collection": false, "extended_collection": true}
             }}})
         );
+    }
+}
+
+#[cfg(test)]
+mod collection_tests {
+    //! The collection settings in the body: managed ones sent, unmanaged ones left out.
+
+    use super::tests_support::*;
+    use crate::integrations::datadog::Collection;
+    use crate::props::Properties;
+    use serde_json::json;
+
+    fn collection(props: serde_json::Value) -> Collection {
+        Collection::parse(&Properties::new(props.as_object().unwrap().clone())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn managed_settings_are_sent_in_the_recorded_shapes() {
+        let c = collection(json!({
+            "Regions": ["eu-west-1"],
+            "IncludeNamespaces": ["AWS/EC2", "AWS/Lambda"],
+            "MetricTagFilters": ["AWS/EC2:env:prod"],
+            "AutomuteEnabled": "false",
+            "CollectCustomMetrics": "true",
+            "CollectCloudWatchAlarms": "true",
+            "LogForwarderArns": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"],
+            "LogSources": ["s3"],
+            "XRayServices": "all"
+        }));
+        let body = serde_json::to_value(body_of(c, Default::default())).unwrap();
+        let a = &body["data"]["attributes"];
+        assert_eq!(a["aws_regions"], json!({"include_only": ["eu-west-1"]}));
+        assert_eq!(
+            a["metrics_config"],
+            json!({"enabled": true, "automute_enabled": false, "collect_cloudwatch_alarms": true,
+                   "collect_custom_metrics": true,
+                   "namespace_filters": {"include_only": ["AWS/EC2", "AWS/Lambda"]},
+                   "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}]})
+        );
+        assert_eq!(
+            a["logs_config"],
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"], "sources": ["s3"]}})
+        );
+        assert_eq!(a["traces_config"], json!({"xray_services": {"include_all": true}}));
+    }
+
+    #[tokio::test]
+    async fn unmanaged_settings_are_left_out_and_a_half_managed_forwarder_keeps_the_other_half() {
+        let body = serde_json::to_value(body_of(Collection::default(), Default::default())).unwrap();
+        let a = body["data"]["attributes"].as_object().unwrap();
+        for absent in ["aws_regions", "logs_config", "traces_config"] {
+            assert!(!a.contains_key(absent), "{absent}");
+        }
+        assert_eq!(a["metrics_config"], json!({"enabled": true}));
+
+        let stored = super::LambdaForwarder {
+            lambdas: vec!["arn:aws:lambda:eu-west-1:123456789012:function:ui".into()],
+            sources: vec!["elb".into()],
+        };
+        let body = serde_json::to_value(body_of(collection(json!({"LogSources": ["s3"]})), stored)).unwrap();
+        assert_eq!(
+            body["data"]["attributes"]["logs_config"],
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:ui"], "sources": ["s3"]}})
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub(super) fn body_of(
+        collection: crate::integrations::datadog::Collection,
+        stored: LambdaForwarder,
+    ) -> Request<DesiredAccount> {
+        super::tests::with_collection(None, None, collection).body(stored)
     }
 }
 
@@ -324,7 +522,7 @@ mod fuzz {
             if let Some(external) = external { data["attributes"]["auth_config"]["external_id"] = json!(external); }
             for value in [data.clone(), json!([data])] {
                 if let Ok(config) = serde_json::from_value::<AccountConfig>(value) {
-                    let _ = read_registration(&config, "registrar_stack:us-east-1/s");
+                    let _ = marks::read_registration(&config, "registrar_stack:us-east-1/s");
                 }
             }
         }

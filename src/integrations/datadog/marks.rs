@@ -61,10 +61,22 @@ pub(crate) fn tags(config: &AccountConfig) -> Vec<&str> {
 }
 
 /// Reads an account config and judges its owner by the tags: `this_stack_tag` is this stack's
-/// [`stack_tag`].
+/// [`stack_tag`]. For a stack that registers with a role.
 pub fn read_registration(
     config: &AccountConfig,
     this_stack_tag: &str,
+) -> Result<Registration, &'static str> {
+    read_for(config, this_stack_tag, false)
+}
+
+/// [`read_registration`] for a stack that registers with a role (`wants_keys` false) or with
+/// access keys. Datadog cannot switch a registration between the two: someone else's
+/// registration of the other kind is unusable; this stack's is replaced by an Update (see
+/// [`super::client`]).
+pub(crate) fn read_for(
+    config: &AccountConfig,
+    this_stack_tag: &str,
+    wants_keys: bool,
 ) -> Result<Registration, &'static str> {
     let id = config
         .id
@@ -78,9 +90,9 @@ pub fn read_registration(
     // and Datadog refuses a PATCH that switches between role and keys with 400 "cannot switch
     // between role and key based auth" (`test_aws_integration_patch_account_config_returns_bad_request_response`).
     let access_key = auth.and_then(|a| a.access_key_id.as_deref());
-    let unusable = match (external_id, access_key) {
-        (Some(_), _) => None,
-        (None, Some(_)) => Some(access_keys()),
+    let holds_keys = match (external_id, access_key) {
+        (Some(_), _) => false,
+        (None, Some(_)) => true,
         (None, None) => return Err("no auth_config.external_id (and no access_key_id)"),
     };
     let tags = tags(config);
@@ -101,6 +113,11 @@ pub fn read_registration(
             .find_map(|t| strip_prefix(t, prefix))
             .map(str::to_ascii_lowercase)
     };
+    let unusable = match (holds_keys, wants_keys) {
+        (held, wanted) if held == wanted || owner == Owner::ThisStack => None,
+        (true, _) => Some(access_keys()),
+        (false, _) => Some(role_instead()),
+    };
     Ok(Registration {
         id: id.to_owned(),
         external_id: external_id.unwrap_or_default().to_owned(),
@@ -115,6 +132,13 @@ fn access_keys() -> Unusable {
     Unusable {
         how: "with AWS access keys instead of a role".to_owned(),
         remedy: "Datadog cannot switch a registration between access keys and a role, so OnConflict=adopt cannot take it over either. To manage the account with this stack, remove that registration in Datadog (Integrations > Amazon Web Services) and retry; to keep it, remove this account's stack instance.".to_owned(),
+    }
+}
+
+fn role_instead() -> Unusable {
+    Unusable {
+        how: "with a role instead of AWS access keys".to_owned(),
+        remedy: "Datadog cannot switch a registration between a role and access keys, so OnConflict=adopt cannot take it over either. To register the account with access keys, remove that registration in Datadog (Integrations > Amazon Web Services) and retry; to keep it, set AuthType to role.".to_owned(),
     }
 }
 
@@ -188,6 +212,11 @@ mod tests {
         assert_eq!(registration.owner, Owner::Someone);
         assert!(registration.unusable.unwrap().how.contains("access keys"));
         assert!(read_registration(&parsed(json!({"id": "u1", "attributes": {}})), THIS).is_err());
+        // A stack registering with keys uses it; this stack's own of the other kind is replaced.
+        assert_eq!(read_for(&keys, THIS, true).unwrap().unusable, None);
+        let role = config(&["aws_account:123456789012"]);
+        assert!(read_for(&role, THIS, true).unwrap().unusable.unwrap().how.contains("role instead"));
+        assert_eq!(read_for(&config(&[THIS]), THIS, true).unwrap().unusable, None);
         let null_tags = parsed(
             json!({"id": "u3", "attributes": {"account_tags": null, "auth_config": {"role_name": "r", "external_id": "e"}}}),
         );

@@ -12,21 +12,26 @@
 
 pub mod account;
 mod answers;
+pub mod auth;
 mod client;
+pub mod collection;
 pub mod marks;
 pub mod permission_lists;
+mod regions;
 pub mod site;
 
 use crate::BoxFuture;
 use crate::http::VendorHttp;
-use crate::identity::Partition;
+use crate::identity::{Identity, Partition};
 use crate::integrations::{
     Desired, Integration, PermissionLists, Registration, Removal, VendorError,
 };
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
 
+pub use auth::Auth;
 pub use client::Datadog;
+pub use collection::Collection;
 pub use site::{Site, principal_account_id};
 
 /// The Datadog properties of a resource.
@@ -38,6 +43,10 @@ pub struct Settings {
     pub disable_metric_collection: bool,
     pub disable_resource_collection: bool,
     pub cloud_security_posture_management: bool,
+    /// Regions, metric filters and options, logs and traces: managed only when given.
+    pub collection: Collection,
+    /// `AuthType`: a role, or an IAM user's access key.
+    pub auth: Auth,
 }
 
 impl Integration for Datadog {
@@ -67,6 +76,8 @@ impl Integration for Datadog {
             disable_resource_collection: props.flag("DisableResourceCollection", false)?,
             cloud_security_posture_management: props
                 .flag("CloudSecurityPostureManagement", false)?,
+            collection: Collection::parse(props)?,
+            auth: Auth::parse(props)?,
         };
         if settings.cloud_security_posture_management && settings.disable_resource_collection {
             return Err(PropertyError::Invalid {
@@ -76,6 +87,11 @@ impl Integration for Datadog {
             });
         }
         Ok(settings)
+    }
+
+    fn check(settings: &Settings, identity: &Identity) -> Result<(), PropertyError> {
+        settings.auth.check(identity)?;
+        settings.collection.check(identity.partition)
     }
 
     fn location(settings: &Settings) -> String {
@@ -93,13 +109,17 @@ impl Integration for Datadog {
         settings: &Settings,
         partition: Partition,
     ) -> Result<String, VendorError> {
+        if let Auth::AccessKeys { .. } = settings.auth {
+            // Datadog signs in with the user's key: there is no role to trust.
+            return Ok(String::new());
+        }
         principal_account_id(settings.site, partition).map(str::to_owned).ok_or_else(|| {
             VendorError::Unsupported(match partition {
                 Partition::AwsUsGov => format!(
-                    "Datadog site {} cannot monitor accounts in the aws-us-gov partition; GovCloud accounts need Site ddog-gov.com or us2.ddog-gov.com.",
+                    "Datadog site {} cannot assume roles in the aws-us-gov partition; GovCloud accounts need Site ddog-gov.com or us2.ddog-gov.com, or AuthType access-keys.",
                     settings.site.as_str()
                 ),
-                _ => format!("Datadog does not support AWS accounts in the {partition} partition."),
+                _ => format!("Datadog cannot assume roles in the {partition} partition; set AuthType to access-keys (an IAM user's key kept in a secret in the account)."),
             })
         })
     }
@@ -110,7 +130,24 @@ impl Integration for Datadog {
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Datadog, SecretError> {
-        Datadog::new(settings, keys, desired, http)
+        Datadog::new(settings, keys, None, desired, http)
+    }
+
+    fn member_secret(settings: &Settings) -> Option<(crate::secrets::SecretRef, &'static str)> {
+        match &settings.auth {
+            Auth::AccessKeys { secret, .. } => Some((secret.clone(), auth::KEY_SECRET_SHAPE)),
+            Auth::Role => None,
+        }
+    }
+
+    fn connect_with(
+        settings: Settings,
+        keys: &SecretJson,
+        member: Option<&SecretJson>,
+        desired: Desired,
+        http: VendorHttp,
+    ) -> Result<Datadog, SecretError> {
+        Datadog::new(settings, keys, member, desired, http)
     }
 
     async fn find(&self) -> Result<Option<Registration>, VendorError> {
@@ -131,6 +168,11 @@ impl Integration for Datadog {
 
     async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
         self.remove_claim(id).await
+    }
+
+    /// `AuthType`: how Datadog reaches the account (`role` or `access-keys`).
+    fn attributes(&self, _registration: &Registration) -> std::collections::BTreeMap<String, String> {
+        [("AuthType".to_owned(), self.auth_type().to_owned())].into()
     }
 }
 

@@ -1,0 +1,404 @@
+//! What Datadog collects from the account beyond the organisation template's switches:
+//! regions, metric namespace and tag filters, the metric options, log forwarding and X-Ray
+//! traces; read from the resource's properties and checked before any key is read.
+//!
+//! **Who owns a setting.** The stack manages a setting exactly when its property is present.
+//! A managed setting is sent on every POST and PATCH, so an Update brings back whatever was
+//! changed in Datadog meanwhile. An unmanaged one is never sent: Datadog keeps what its UI set
+//! (a PATCH leaves out-of-body fields as they are, see [`super::client`]), and a new account
+//! gets Datadog's default. Removing a property stops managing the setting; the value stays.
+//!
+//! Lists: `Regions` empty or `all` is every region (`include_all`); `ExcludeNamespaces` empty
+//! excludes nothing; `IncludeNamespaces` must name at least one namespace; `MetricTagFilters`
+//! empty is no filter; `XRayServices` `all` is every service, empty is none (Datadog's
+//! default); `LogForwarderArns` / `LogSources` empty is none. The two log lists are one object
+//! at Datadog (`lambda_forwarder`): when the stack manages only one of them, the other keeps
+//! the value Datadog holds.
+
+use super::account::{NamespaceFilters, Regions, TagFilter, XRayServices};
+use super::regions;
+use crate::identity::Partition;
+use crate::props::{Properties, PropertyError};
+
+/// The collection settings the stack manages (`None`: not managed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collection {
+    /// `Regions` → `aws_regions`.
+    pub regions: Option<Regions>,
+    /// `IncludeNamespaces` / `ExcludeNamespaces` → `metrics_config.namespace_filters`.
+    pub namespaces: Option<NamespaceFilters>,
+    /// `MetricTagFilters` → `metrics_config.tag_filters`.
+    pub tag_filters: Option<Vec<TagFilter>>,
+    /// `AutomuteEnabled` → `metrics_config.automute_enabled`.
+    pub automute: Option<bool>,
+    /// `CollectCustomMetrics` → `metrics_config.collect_custom_metrics`.
+    pub custom_metrics: Option<bool>,
+    /// `CollectCloudWatchAlarms` → `metrics_config.collect_cloudwatch_alarms`.
+    pub cloudwatch_alarms: Option<bool>,
+    /// `LogForwarderArns` → `logs_config.lambda_forwarder.lambdas`.
+    pub log_forwarders: Option<Vec<String>>,
+    /// `LogSources` → `logs_config.lambda_forwarder.sources`.
+    pub log_sources: Option<Vec<String>>,
+    /// `XRayServices` → `traces_config.xray_services`.
+    pub xray_services: Option<XRayServices>,
+}
+
+/// The word that means "every region / every service".
+const ALL: &str = "all";
+
+impl Collection {
+    /// Reads the properties; what needs the account's partition is [`Collection::check`].
+    pub fn parse(props: &Properties) -> Result<Collection, PropertyError> {
+        let include = props.list("IncludeNamespaces")?;
+        let exclude = props.list("ExcludeNamespaces")?;
+        let namespaces = match (include, exclude) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "IncludeNamespaces",
+                    "set",
+                    "left out while ExcludeNamespaces is set: Datadog takes either the namespaces to collect or those to skip, not both",
+                ));
+            }
+            (Some(include), None) => {
+                if include.is_empty() {
+                    return Err(invalid(
+                        "IncludeNamespaces",
+                        "",
+                        "at least one namespace such as AWS/EC2 (to collect no metrics, set DisableMetricCollection to true)",
+                    ));
+                }
+                names("IncludeNamespaces", &include)?;
+                Some(NamespaceFilters::IncludeOnly {
+                    include_only: include,
+                })
+            }
+            (None, Some(exclude)) => {
+                names("ExcludeNamespaces", &exclude)?;
+                Some(NamespaceFilters::ExcludeOnly {
+                    exclude_only: exclude,
+                })
+            }
+            (None, None) => None,
+        };
+        let log_forwarders = props.list("LogForwarderArns")?;
+        if let Some(arns) = &log_forwarders {
+            for arn in arns {
+                LambdaArn::parse(arn).ok_or_else(|| {
+                    invalid(
+                        "LogForwarderArns",
+                        arn,
+                        "a list of Lambda function ARNs (arn:<partition>:lambda:<region>:<account>:function:<name>) of Datadog log forwarders",
+                    )
+                })?;
+            }
+        }
+        let log_sources = props.list("LogSources")?;
+        if let Some(sources) = &log_sources {
+            names("LogSources", sources)?;
+        }
+        Ok(Collection {
+            regions: props.list("Regions")?.map(regions_of).transpose()?,
+            namespaces,
+            tag_filters: props
+                .list("MetricTagFilters")?
+                .map(|entries| tag_filters(&entries))
+                .transpose()?,
+            automute: optional_flag(props, "AutomuteEnabled")?,
+            custom_metrics: optional_flag(props, "CollectCustomMetrics")?,
+            cloudwatch_alarms: optional_flag(props, "CollectCloudWatchAlarms")?,
+            log_forwarders,
+            log_sources,
+            xray_services: props.list("XRayServices")?.map(xray_of).transpose()?,
+        })
+    }
+
+    /// What only the member account's partition makes wrong: a region or a forwarder ARN of
+    /// another partition.
+    pub fn check(&self, partition: Partition) -> Result<(), PropertyError> {
+        if let Some(Regions::IncludeOnly { include_only }) = &self.regions {
+            for region in include_only {
+                if !regions::exists(partition, region) {
+                    return Err(invalid(
+                        "Regions",
+                        region,
+                        &format!(
+                            "regions of the account's partition {partition} ({}), or empty for all regions; a region AWS opened after this Registrar release needs a Registrar update",
+                            regions::of(partition).join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for arn in self.log_forwarders.iter().flatten() {
+            if LambdaArn::parse(arn).is_some_and(|a| a.partition != partition.as_str()) {
+                return Err(invalid(
+                    "LogForwarderArns",
+                    arn,
+                    &format!(
+                        "Lambda function ARNs in the account's partition (arn:{partition}:lambda:…)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Regions`: empty or `all` → every region; else exactly these (checked per partition later).
+fn regions_of(list: Vec<String>) -> Result<Regions, PropertyError> {
+    if list.is_empty() || is_all("Regions", &list)? {
+        return Ok(Regions::IncludeAll { include_all: true });
+    }
+    for region in &list {
+        if !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(
+                "Regions",
+                region,
+                "AWS region names such as eu-west-1, or empty for all regions",
+            ));
+        }
+    }
+    Ok(Regions::IncludeOnly { include_only: list })
+}
+
+/// `XRayServices`: `all` → every service; else exactly these (empty: none).
+fn xray_of(list: Vec<String>) -> Result<XRayServices, PropertyError> {
+    if is_all("XRayServices", &list)? {
+        return Ok(XRayServices::IncludeAll { include_all: true });
+    }
+    names("XRayServices", &list)?;
+    Ok(XRayServices::IncludeOnly { include_only: list })
+}
+
+/// Whether a list is the word `all` alone; `all` next to other entries is refused.
+fn is_all(name: &'static str, list: &[String]) -> Result<bool, PropertyError> {
+    let has_all = list.iter().any(|item| item.eq_ignore_ascii_case(ALL));
+    if has_all && list.len() > 1 {
+        return Err(invalid(
+            name,
+            &list.join(","),
+            "either all alone, or a list without all",
+        ));
+    }
+    Ok(has_all)
+}
+
+/// `MetricTagFilters`: `namespace:tag` entries (`AWS/EC2:env:prod`, `AWS/EC2:!region:us-east-1`),
+/// grouped by namespace in the order first named.
+fn tag_filters(entries: &[String]) -> Result<Vec<TagFilter>, PropertyError> {
+    let mut filters: Vec<TagFilter> = Vec::new();
+    for entry in entries {
+        let (namespace, tag) = entry
+            .split_once(':')
+            .map(|(n, t)| (n.trim(), t.trim()))
+            .filter(|(n, t)| is_name(n) && !t.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    "MetricTagFilters",
+                    entry,
+                    "a list of <namespace>:<tag> entries such as AWS/EC2:env:production (the tag may use ?, * and a leading !)",
+                )
+            })?;
+        match filters.iter_mut().find(|f| f.namespace == namespace) {
+            Some(filter) => filter.tags.push(tag.to_owned()),
+            None => filters.push(TagFilter {
+                namespace: namespace.to_owned(),
+                tags: vec![tag.to_owned()],
+            }),
+        }
+    }
+    Ok(filters)
+}
+
+/// Every entry is a plain name (no spaces, no commas, no `:`).
+fn names(name: &'static str, list: &[String]) -> Result<(), PropertyError> {
+    match list.iter().find(|item| !is_name(item)) {
+        Some(bad) => Err(invalid(
+            name,
+            bad,
+            "a list of names without spaces, commas or colons",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c == ',' || c == ':')
+}
+
+/// `"true"`, `"false"`, or absent (not managed).
+fn optional_flag(props: &Properties, name: &'static str) -> Result<Option<bool>, PropertyError> {
+    props.choice(name, &[("true", Some(true)), ("false", Some(false))], None)
+}
+
+fn invalid(name: &'static str, value: &str, expected: &str) -> PropertyError {
+    PropertyError::Invalid {
+        name,
+        value: value.chars().take(120).collect(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// The parts of a Lambda function ARN that are checked.
+struct LambdaArn<'a> {
+    partition: &'a str,
+}
+
+impl<'a> LambdaArn<'a> {
+    /// `arn:<partition>:lambda:<region>:<12 digits>:function:<name>[:<qualifier>]`.
+    fn parse(arn: &'a str) -> Option<LambdaArn<'a>> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let ok = (7..=8).contains(&parts.len())
+            && parts[0] == "arn"
+            && Partition::parse(parts[1]).is_some()
+            && parts[2] == "lambda"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit())
+            && parts[5] == "function"
+            && !parts[6].is_empty();
+        ok.then(|| LambdaArn {
+            partition: parts[1],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse(v: Value) -> Result<Collection, PropertyError> {
+        Collection::parse(&Properties::new(v.as_object().unwrap().clone()))
+    }
+
+    fn error(v: Value) -> String {
+        parse(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn nothing_given_manages_nothing() {
+        assert_eq!(parse(json!({})).unwrap(), Collection::default());
+    }
+
+    #[test]
+    fn each_property_maps_to_its_api_field() {
+        let c = parse(json!({
+            "Regions": ["eu-west-1", "us-east-1"],
+            "ExcludeNamespaces": "AWS/SQS, AWS/Usage",
+            "MetricTagFilters": ["AWS/EC2:env:prod", "AWS/RDS:team:db", "AWS/EC2:!region:us-east-1"],
+            "AutomuteEnabled": "false",
+            "CollectCustomMetrics": "true",
+            "CollectCloudWatchAlarms": "TRUE",
+            "LogForwarderArns": ["arn:aws:lambda:eu-west-1:123456789012:function:DatadogForwarder"],
+            "LogSources": ["s3", "lambda"],
+            "XRayServices": "all"
+        }))
+        .unwrap();
+        assert_eq!(
+            c.regions,
+            Some(Regions::IncludeOnly {
+                include_only: vec!["eu-west-1".into(), "us-east-1".into()]
+            })
+        );
+        assert_eq!(
+            c.namespaces,
+            Some(NamespaceFilters::ExcludeOnly {
+                exclude_only: vec!["AWS/SQS".into(), "AWS/Usage".into()]
+            })
+        );
+        assert_eq!(
+            c.tag_filters.unwrap(),
+            [
+                TagFilter {
+                    namespace: "AWS/EC2".into(),
+                    tags: vec!["env:prod".into(), "!region:us-east-1".into()]
+                },
+                TagFilter {
+                    namespace: "AWS/RDS".into(),
+                    tags: vec!["team:db".into()]
+                }
+            ]
+        );
+        assert_eq!(
+            (c.automute, c.custom_metrics, c.cloudwatch_alarms),
+            (Some(false), Some(true), Some(true))
+        );
+        assert_eq!(c.log_sources.unwrap(), ["s3", "lambda"]);
+        assert_eq!(
+            c.xray_services,
+            Some(XRayServices::IncludeAll { include_all: true })
+        );
+    }
+
+    #[test]
+    fn empty_lists_and_all_say_what_datadog_calls_them() {
+        let c = parse(json!({"Regions": [], "XRayServices": [], "ExcludeNamespaces": [], "MetricTagFilters": []})).unwrap();
+        assert_eq!(c.regions, Some(Regions::IncludeAll { include_all: true }));
+        assert_eq!(
+            c.xray_services,
+            Some(XRayServices::IncludeOnly {
+                include_only: vec![]
+            })
+        );
+        assert_eq!(
+            c.namespaces,
+            Some(NamespaceFilters::ExcludeOnly {
+                exclude_only: vec![]
+            })
+        );
+        assert_eq!(c.tag_filters, Some(vec![]));
+        let c = parse(json!({"Regions": "ALL"})).unwrap();
+        assert_eq!(c.regions, Some(Regions::IncludeAll { include_all: true }));
+    }
+
+    #[test]
+    fn bad_values_name_their_property() {
+        let cases = [
+            (
+                json!({"IncludeNamespaces": ["AWS/EC2"], "ExcludeNamespaces": ["AWS/SQS"]}),
+                "IncludeNamespaces",
+            ),
+            (json!({"IncludeNamespaces": []}), "IncludeNamespaces"),
+            (json!({"MetricTagFilters": ["AWS/EC2"]}), "MetricTagFilters"),
+            (json!({"MetricTagFilters": [":env:prod"]}), "MetricTagFilters"),
+            (json!({"MetricTagFilters": ["AWS/EC2:"]}), "MetricTagFilters"),
+            (json!({"Regions": ["eu-west-1", "all"]}), "Regions"),
+            (json!({"Regions": ["EU West 1"]}), "Regions"),
+            (json!({"XRayServices": ["all", "AWS/Lambda"]}), "XRayServices"),
+            (json!({"LogForwarderArns": ["arn:aws:s3:::bucket"]}), "LogForwarderArns"),
+            (
+                json!({"LogForwarderArns": ["arn:aws:lambda:eu-west-1:12345:function:f"]}),
+                "LogForwarderArns",
+            ),
+            (json!({"LogSources": ["s3 bucket"]}), "LogSources"),
+            (json!({"AutomuteEnabled": "yes"}), "AutomuteEnabled"),
+        ];
+        for (props, name) in cases {
+            let err = error(props.clone());
+            assert!(err.starts_with(&format!("The {name} property ")), "{props}: {err}");
+        }
+        // An entry splits at its first colon: the tag keeps its own.
+        let c = parse(json!({"MetricTagFilters": ["AWS/EC2:env:prod"]})).unwrap();
+        assert_eq!(c.tag_filters.unwrap()[0].tags, ["env:prod"]);
+    }
+
+    #[test]
+    fn regions_and_forwarders_must_be_of_the_accounts_partition() {
+        let c = parse(json!({"Regions": ["cn-north-1"], "LogForwarderArns": ["arn:aws-cn:lambda:cn-north-1:123456789012:function:f"]})).unwrap();
+        assert!(c.check(Partition::AwsCn).is_ok());
+        let err = c.check(Partition::Aws).unwrap_err().to_string();
+        assert!(err.starts_with("The Regions property is \"cn-north-1\""), "{err}");
+        let c = parse(json!({"LogForwarderArns": ["arn:aws:lambda:us-east-1:123456789012:function:f:live"]})).unwrap();
+        assert!(c.check(Partition::Aws).is_ok());
+        let err = c.check(Partition::AwsUsGov).unwrap_err().to_string();
+        assert!(err.starts_with("The LogForwarderArns property"), "{err}");
+        let c = parse(json!({"Regions": ["us-east-9"]})).unwrap();
+        assert!(c.check(Partition::Aws).unwrap_err().to_string().contains("Registrar update"));
+        let all = parse(json!({"Regions": "all"})).unwrap();
+        assert!(Partition::ALL.iter().all(|p| all.check(*p).is_ok()));
+    }
+}
