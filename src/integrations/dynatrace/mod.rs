@@ -87,6 +87,19 @@ impl Integration for Dynatrace {
             value: url.chars().take(120).collect(),
             expected: format!("{EXPECTED} ({why})"),
         })?;
+        // A Dynatrace AWS connection is `awsRoleBasedAuthentication` or `awsWebIdentity`, never
+        // an access key (dynatrace-oss/terraform-provider-dynatrace, schema of
+        // builtin:hyperscaler-authentication.connections.aws; docs/dynatrace-api.md): an
+        // access-key account (`AuthType`, a Datadog setting) cannot be registered here.
+        if let Some(auth) = props.text("AuthType")?
+            && !auth.eq_ignore_ascii_case("role")
+        {
+            return Err(PropertyError::Invalid {
+                name: "AuthType",
+                value: auth.chars().take(120).collect(),
+                expected: "role (or leave it out): Dynatrace reaches an AWS account through an IAM role only".into(),
+            });
+        }
         let monitoring_config_id = props.text("MonitoringConfigId")?;
         if let Some(id) = &monitoring_config_id
             && (id == "-"
@@ -249,6 +262,18 @@ mod tests {
             assert!(matches!(err, VendorError::Unsupported(_)));
             assert!(err.to_string().contains(partition.as_str()), "{err}");
         }
+    }
+
+    #[test]
+    fn an_access_key_account_is_refused_naming_auth_type() {
+        let base = serde_json::json!({"EnvironmentUrl": "https://abc12345.apps.dynatrace.com"});
+        let mut keys = base.clone();
+        keys["AuthType"] = "access-keys".into();
+        let err = Dynatrace::settings(&props(keys)).unwrap_err().to_string();
+        assert!(err.contains("AuthType") && err.contains("IAM role only"), "{err}");
+        let mut role = base;
+        role["AuthType"] = "Role".into();
+        assert!(Dynatrace::settings(&props(role)).is_ok());
     }
 
     #[test]
