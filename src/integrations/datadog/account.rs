@@ -47,6 +47,31 @@ pub(crate) struct Attributes {
     pub(crate) account_tags: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) auth_config: Option<AuthConfig>,
+    /// Read by the audit only (`AWSAccountResponseAttributes.aws_partition`).
+    #[serde(default)]
+    pub(crate) aws_partition: Option<String>,
+    /// Read by the audit only (`AWSMetricsConfig`).
+    #[serde(default)]
+    pub(crate) metrics_config: Option<MetricsRead>,
+    /// Read by the audit only (`AWSResourcesConfig`).
+    #[serde(default)]
+    pub(crate) resources_config: Option<ResourcesRead>,
+}
+
+/// `AWSMetricsConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct MetricsRead {
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+}
+
+/// `AWSResourcesConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ResourcesRead {
+    #[serde(default)]
+    pub(crate) cloud_security_posture_management_collection: Option<bool>,
+    #[serde(default)]
+    pub(crate) extended_collection: Option<bool>,
 }
 
 /// How Datadog reaches the account: a role (`AWSAuthConfigRole`: `role_name`, `external_id`)
@@ -55,6 +80,8 @@ pub(crate) struct Attributes {
 pub(crate) struct AuthConfig {
     #[serde(default)]
     pub(crate) external_id: Option<String>,
+    #[serde(default)]
+    pub(crate) role_name: Option<String>,
     #[serde(default)]
     pub(crate) access_key_id: Option<String>,
 }

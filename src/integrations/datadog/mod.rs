@@ -20,8 +20,10 @@ pub mod site;
 use crate::BoxFuture;
 use crate::http::VendorHttp;
 use crate::identity::Partition;
+use std::collections::BTreeMap;
+
 use crate::integrations::{
-    Desired, Integration, PermissionLists, Registration, Removal, VendorError,
+    Desired, Integration, Listed, PermissionLists, Registration, Removal, VendorError,
 };
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
@@ -39,6 +41,11 @@ pub struct Settings {
     pub disable_resource_collection: bool,
     pub cloud_security_posture_management: bool,
 }
+
+/// The names of the managed settings the audit compares ([`Integration::managed_settings`]).
+pub(crate) const METRIC_COLLECTION: &str = "metric_collection";
+pub(crate) const RESOURCE_COLLECTION: &str = "resource_collection";
+pub(crate) const CSPM: &str = "cloud_security_posture_management";
 
 impl Integration for Datadog {
     const NAME: &'static str = "datadog";
@@ -131,6 +138,34 @@ impl Integration for Datadog {
 
     async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
         self.remove_claim(id).await
+    }
+
+    async fn list_all(
+        settings: &Settings,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> Result<Vec<Listed>, VendorError> {
+        client::list_all_accounts(settings, keys, http).await
+    }
+
+    /// What the POST and PATCH bodies set ([`client`]): `metrics_config.enabled`,
+    /// `resources_config.extended_collection` and
+    /// `resources_config.cloud_security_posture_management_collection`.
+    fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                METRIC_COLLECTION.to_owned(),
+                (!settings.disable_metric_collection).to_string(),
+            ),
+            (
+                RESOURCE_COLLECTION.to_owned(),
+                (!settings.disable_resource_collection).to_string(),
+            ),
+            (
+                CSPM.to_owned(),
+                settings.cloud_security_posture_management.to_string(),
+            ),
+        ])
     }
 }
 

@@ -31,7 +31,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::http::{Answer, Api, Dialect, VendorHttp};
 use crate::identity::Partition;
-use crate::integrations::{Bound, Desired, Integration, Registration, Removal, VendorError};
+use crate::integrations::{
+    Bound, Desired, Integration, Listed, Registration, Removal, VendorError,
+};
 use crate::props::{Properties, PropertyError};
 use crate::secrets::{SecretError, SecretJson};
 
@@ -135,19 +137,7 @@ impl Integration for Dynatrace {
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Dynatrace, SecretError> {
-        let token = keys.field("token", Self::SECRET_SHAPE)?;
-        let authorization: Vec<(HeaderName, SecretString)> = vec![(
-            AUTHORIZATION,
-            SecretString::from(format!("Bearer {}", token.expose_secret())),
-        )];
-        let api = http.api(
-            &format!("https://{}", settings.environment_host),
-            Dialect {
-                authorization,
-                body_type: "application/json; charset=utf-8",
-                error_message: answers::error_message,
-            },
-        );
+        let api = api(&settings, keys, http)?;
         Ok(Dynatrace {
             name: connection_name(desired.identity.account.as_str(), &desired.stack),
             settings,
@@ -171,6 +161,19 @@ impl Integration for Dynatrace {
 
     async fn delete(&self, id: &str) -> Result<Removal, VendorError> {
         self.delete_connection(id).await
+    }
+
+    async fn list_all(
+        settings: &Settings,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> Result<Vec<Listed>, VendorError> {
+        let api = api(settings, keys, http).map_err(|e| VendorError::Unsupported(e.to_string()))?;
+        let host = &settings.environment_host;
+        connection::list_connections(&api, |call, answer| {
+            api.refused(call, answer, hint(host, answer.status))
+        })
+        .await
     }
 
     fn attributes(&self, registration: &Registration) -> BTreeMap<String, String> {
@@ -215,10 +218,35 @@ impl Dynatrace {
 
     /// What to check after a refusal with `status`.
     fn hint(&self, status: u16) -> String {
+        hint(&self.settings.environment_host, status)
+    }
+}
+
+/// The settings and extensions APIs of the environment `settings` name, with the token from the
+/// secret.
+fn api(settings: &Settings, keys: &SecretJson, http: VendorHttp) -> Result<Api, SecretError> {
+    let token = keys.field("token", Dynatrace::SECRET_SHAPE)?;
+    let authorization: Vec<(HeaderName, SecretString)> = vec![(
+        AUTHORIZATION,
+        SecretString::from(format!("Bearer {}", token.expose_secret())),
+    )];
+    Ok(http.api(
+        &format!("https://{}", settings.environment_host),
+        Dialect {
+            authorization,
+            body_type: "application/json; charset=utf-8",
+            error_message: answers::error_message,
+        },
+    ))
+}
+
+/// What to check after a refusal with `status` from environment `host`.
+fn hint(host: &str, status: u16) -> String {
+    {
         match status {
             401 | 403 => format!(
                 " Check that the token in the secret is a platform token of environment {} that has not expired, with settings:objects:read and settings:objects:write for {CONNECTION_SCHEMA} and, for monitoring configurations, extensions:configurations:read and extensions:configurations:write for {EXTENSION} (the token's scopes and its service user's policy both count). A 403 for one connection alone can also mean that its owner, another Dynatrace user, has not shared it with the token's user (connections have owner-based access control).",
-                self.settings.environment_host
+                host
             ),
             _ => String::new(),
         }
