@@ -45,6 +45,13 @@ pub enum InventoryError {
     },
 }
 
+/// The AWS SDK's configuration from the environment (region, credentials, the SDK's own
+/// `AWS_ENDPOINT_URL*` overrides), sending through Registrar's HTTP stack, as the Lambda's does.
+pub async fn aws_config() -> Result<aws_config::SdkConfig, InventoryError> {
+    let client = crate::http::client().map_err(|e| InventoryError::Client(e.to_string()))?;
+    Ok(AwsSdk::new(client).config().await.clone())
+}
+
 /// One vendor, as a resource with these properties would reach it.
 #[derive(Clone)]
 pub struct VendorView {
@@ -181,8 +188,7 @@ impl VendorView {
             stack,
             claims: None,
         };
-        Ok(self
-            .kind
+        self.kind
             .visit(Delete {
                 props: &self.props,
                 keys,
@@ -190,7 +196,7 @@ impl VendorView {
                 desired,
                 id: &registration.id,
             })
-            .await?)
+            .await
     }
 }
 
