@@ -74,6 +74,24 @@ pub async fn accounts(
     Ok((audited, ids))
 }
 
+/// The organisation's management account (DescribeOrganization).
+pub async fn management_account(
+    client: &aws_sdk_organizations::Client,
+) -> Result<Option<String>, AuditError> {
+    let answer = client
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| AuditError::Aws {
+            what: "describe the organisation (organizations:DescribeOrganization)",
+            detail: DisplayErrorContext(e).to_string(),
+        })?;
+    Ok(answer
+        .organization()
+        .and_then(|o| o.master_account_id())
+        .map(str::to_owned))
+}
+
 fn account(a: &aws_sdk_organizations::types::Account) -> Account {
     let status = a
         .state()

@@ -88,6 +88,11 @@ pub struct Inputs {
     pub organisation: HashSet<String>,
     pub instances: Vec<Instance>,
     pub registrations: Vec<Listed>,
+    /// The management account: service-managed StackSets never deploy to it ("StackSets
+    /// doesn't deploy stack instances to the organization's management account", AWS
+    /// CloudFormation User Guide, "Create a stack set with service-managed permissions"), so
+    /// it is not missing when nothing registers it.
+    pub management: Option<String>,
 }
 
 /// The verdict on one account or registration.
@@ -193,7 +198,13 @@ pub fn audit(inputs: &Inputs, expected: &Expected) -> Vec<Finding> {
                     .is_none_or(|home| i.region == home)
             })
             .collect();
-        findings.extend(judge_account(account, &instances, registrations, expected));
+        findings.extend(judge_account(
+            account,
+            &instances,
+            registrations,
+            expected,
+            inputs.management.as_ref(),
+        ));
     }
     let mut outside: Vec<&Listed> = inputs
         .registrations
@@ -241,6 +252,7 @@ fn judge_account(
     instances: &[&Instance],
     registrations: &[&Listed],
     expected: &Expected,
+    management: Option<&String>,
 ) -> Vec<Finding> {
     let primary = registrations.first().copied();
     let failing = instances.iter().find(|i| !i.is_current()).copied();
@@ -262,6 +274,10 @@ fn judge_account(
         (Verdict::Failed, failing.describe())
     } else {
         match primary {
+            None if Some(&account.id) == management => (
+                Verdict::Ok,
+                "the management account, which service-managed StackSets never deploy to; nothing registered".to_owned(),
+            ),
             None if instances.is_empty() => (
                 Verdict::Missing,
                 "not registered, and no stack instance of the StackSet".to_owned(),
@@ -412,6 +428,7 @@ mod tests {
             accounts: vec![a],
             instances,
             registrations,
+            management: None,
         };
         audit(&inputs, &expected())
     }
@@ -442,6 +459,27 @@ mod tests {
         let found = judge(account(A, "ACTIVE"), current(), vec![]);
         assert_eq!(verdicts(&found), [Verdict::Missing]);
         assert!(found[0].detail.contains("is current"));
+    }
+
+    #[test]
+    fn the_management_account_is_not_missing_when_nothing_registers_it() {
+        let inputs = Inputs {
+            organisation: HashSet::from([A.to_owned()]),
+            accounts: vec![account(A, "ACTIVE")],
+            management: Some(A.to_owned()),
+            ..Inputs::default()
+        };
+        let found = audit(&inputs, &expected());
+        assert_eq!(verdicts(&found), [Verdict::Ok]);
+        assert!(found[0].detail.contains("management account"));
+        let registered = Inputs {
+            registrations: vec![someones(A)],
+            ..inputs
+        };
+        assert_eq!(
+            verdicts(&audit(&registered, &expected())),
+            [Verdict::Foreign]
+        );
     }
 
     #[test]
@@ -476,6 +514,7 @@ mod tests {
             accounts: vec![account(A, "ACTIVE")],
             instances,
             registrations: vec![ours(A)],
+            management: None,
         };
         let every_region = Expected {
             home_region: None,
@@ -524,6 +563,7 @@ mod tests {
             accounts: vec![account(A, "ACTIVE")],
             instances: current(),
             registrations: vec![ours(gone), someones(gone), legacy, ours("444444444444")],
+            management: None,
         };
         let found = audit(&inputs, &expected());
         let lines: Vec<(&str, Verdict, bool)> = found

@@ -163,6 +163,7 @@ async fn audit(args: AuditArgs) -> Result<bool, AuditError> {
     let vendor = VendorView::new(props.clone()).map_err(AuditError::Parameters)?;
     let secret_arn = told::text(&props, "SecretArn").ok_or(AuditError::NoSecret)?;
 
+    let management = inputs::management_account(&organizations).await?;
     let (accounts, organisation) = inputs::accounts(&organizations, &args.ous, &progress).await?;
     let instances =
         inputs::instances(&cloudformation, &args.stack_set, &call_as, &progress).await?;
@@ -202,6 +203,7 @@ async fn audit(args: AuditArgs) -> Result<bool, AuditError> {
         organisation,
         instances,
         registrations,
+        management,
     };
     let findings = join::audit(&inputs, &expected);
 
