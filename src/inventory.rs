@@ -195,6 +195,7 @@ impl VendorView {
                 http,
                 desired,
                 id: &registration.id,
+                binding_scope: registration.binding_scope.as_deref(),
             })
             .await
     }
@@ -256,6 +257,7 @@ struct Delete<'a> {
     http: VendorHttp,
     desired: Desired,
     id: &'a str,
+    binding_scope: Option<&'a str>,
 }
 impl<'a> Visit for Delete<'a> {
     type Output = crate::BoxFuture<'a, Result<Removal, InventoryError>>;
@@ -263,7 +265,16 @@ impl<'a> Visit for Delete<'a> {
         let settings = settings::<I>(self.props);
         Box::pin(async move {
             let integration = I::connect(settings, self.keys, self.desired, self.http)?;
-            Ok(integration.delete(self.id).await?)
+            // What the binding made goes first, as the stack's own Delete removes the binding
+            // before the registration.
+            let unbound = match self.binding_scope {
+                Some(scope) => integration.unbind(self.id, Some(scope)).await?,
+                None => Removal::AlreadyGone,
+            };
+            Ok(match integration.delete(self.id).await? {
+                Removal::AlreadyGone if unbound == Removal::AlreadyGone => Removal::AlreadyGone,
+                _ => Removal::Removed,
+            })
         })
     }
 }

@@ -399,6 +399,7 @@ mod tests {
             partition: Some("aws".into()),
             role_name: Some("DatadogIntegrationRole".into()),
             made_by: MadeBy::Registrar(Some(format!("us-east-1/stackset-registrar-{UUID}"))),
+            binding_scope: None,
             settings: BTreeMap::from([("metric_collection".into(), "true".into())]),
         }
     }

@@ -212,6 +212,7 @@ mod tests {
                 partition: Some("aws".into()),
                 role_name: None,
                 made_by: MadeBy::Someone,
+                binding_scope: None,
                 settings: BTreeMap::new(),
             }),
             instance: None,

@@ -18,6 +18,10 @@ pub struct Listed {
     pub role_name: Option<String>,
     /// Who made it, judged by Registrar's ownership mark.
     pub made_by: MadeBy,
+    /// The scope of the role binding that completes it, as [`crate::integrations::Integration::unbind`]
+    /// takes it, for vendors with a binding step (Dynatrace: the monitoring configuration
+    /// paired with the connection); deleting the registration undoes the binding first.
+    pub binding_scope: Option<String>,
     /// The settings Registrar manages, named as [`crate::integrations::Integration::managed_settings`]
     /// names them, as the vendor holds them.
     pub settings: BTreeMap<String, String>,

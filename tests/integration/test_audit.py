@@ -210,11 +210,12 @@ def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
     org = Organisation(sb.aws)
     ok, missing, failed, foreign, orphan, unbound = org.add_accounts(6)
     arn = sb.dynatrace_secret()
+    template = sb.dynatrace.add_monitoring_config("organisation template")
     parameters = {"Vendor": "dynatrace", "SecretArn": arn, "IAMRoleName": "",
-                  "EnvironmentUrl": f"https://{sb.dynatrace.environment_host}", "MonitoringConfigId": ""}
+                  "EnvironmentUrl": f"https://{sb.dynatrace.environment_host}", "MonitoringConfigId": template}
     stack_set = create_stack_set(sb.aws, NAME, parameters, targets=[org.root])
     members = [Member(a, sb.stack(account=a, name=stack_set.stack_name())) for a in (ok, failed, orphan)]
-    phase = onboard_dynatrace(sb, members, arn, None, concurrency=3)
+    phase = onboard_dynatrace(sb, members, arn, template, concurrency=3)
     assert phase.statuses == {"SUCCESS": 6}, phase.reasons
     half = sb.stack(account=unbound, name=stack_set.stack_name())
     assert sb.invoke(half.create(sb.dynatrace_props(arn)), sb.dynatrace_env()).cfn.body_json["Status"] == "SUCCESS"
@@ -230,11 +231,17 @@ def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
         ok=ok, missing=missing, failed=failed, foreign=foreign, orphan=orphan, unbound=unbound).items()} == {
         "ok": "ok", "missing": "missing", "failed": "failed", "foreign": "foreign", "orphan": "orphan",
         "unbound": "drift"}
-    assert lines[unbound][0]["detail"] == "no role bound yet, the StackSet says DynatraceMonitoringRole"
+    assert lines[unbound][0]["detail"] == ("no role bound yet, the StackSet says DynatraceMonitoringRole; "
+                                           "monitoring no configuration, the StackSet says its own configuration")
     assert lines[foreign][0]["registration"]["id"] == hand_made
 
     orphan_connection = lines[orphan][0]["registration"]["id"]
+    configs_before = sb.dynatrace.monitoring_configs()
+    assert any(orphan_connection in json.dumps(c) for c in configs_before), "the orphan has its own configuration"
     pruned = run_audit(["--stack-set", NAME, "--format", "json", "--prune-orphans", "--yes"], env)
     assert [(p["account"], p["result"]) for p in pruned.json()["pruned"]] == [(orphan, "removed")]
     left = {c["objectId"] for c in sb.dynatrace.connections()}
     assert orphan_connection not in left and hand_made in left
+    configs = sb.dynatrace.monitoring_configs()
+    assert not any(orphan_connection in json.dumps(c) for c in configs), "its configuration went with it"
+    assert len(configs) == len(configs_before) - 1, "and no other configuration was touched"

@@ -155,6 +155,7 @@ pub(crate) fn read_listed(config: &AccountConfig) -> Option<Listed> {
         partition: attributes.aws_partition.clone(),
         role_name: auth.and_then(|a| a.role_name.clone()),
         made_by,
+        binding_scope: None,
         settings,
     })
 }

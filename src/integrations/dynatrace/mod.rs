@@ -49,6 +49,9 @@ pub(crate) const CONNECTION_SCHEMA: &str = "builtin:hyperscaler-authentication.c
 pub(crate) const EXTENSION: &str = "com.dynatrace.extension.da-aws";
 /// The `Data` attribute with the connection's owner (`user:<id>`, `group:<id>`, `all-users`).
 pub(crate) const OWNER_ATTRIBUTE: &str = "ConnectionOwner";
+/// The managed setting the audit compares: which monitoring configuration polls the account.
+const MONITORING: &str = "monitoring";
+const OWN_CONFIGURATION: &str = "its own configuration";
 /// Room kept before the deadline for one more attempt after a wait.
 const ATTEMPT_ALLOWANCE: Duration = Duration::from_secs(2);
 const VENDOR: &str = "Dynatrace";
@@ -170,10 +173,32 @@ impl Integration for Dynatrace {
     ) -> Result<Vec<Listed>, VendorError> {
         let api = api(settings, keys, http).map_err(|e| VendorError::Unsupported(e.to_string()))?;
         let host = &settings.environment_host;
-        connection::list_connections(&api, |call, answer| {
-            api.refused(call, answer, hint(host, answer.status))
-        })
-        .await
+        let refused = |call: &str, answer: &Answer| api.refused(call, answer, hint(host, answer.status));
+        let mut listed = connection::list_connections(&api, refused).await?;
+        let pairings = monitoring_config::pairings(&api, refused).await?;
+        for registration in &mut listed {
+            let scope = pairings.get(&registration.id).cloned();
+            let monitoring = match &scope {
+                Some(BindingScope::Own(_)) => OWN_CONFIGURATION,
+                Some(_) => "a shared configuration",
+                None => "no configuration",
+            };
+            registration
+                .settings
+                .insert(MONITORING.to_owned(), monitoring.to_owned());
+            registration.binding_scope = scope.and_then(BindingScope::into_scope);
+        }
+        Ok(listed)
+    }
+
+    /// With `MonitoringConfigId`, each account's binding gives it a monitoring configuration of
+    /// its own ([`monitoring_config`]); without, the audit compares nothing.
+    fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
+        settings
+            .monitoring_config_id
+            .iter()
+            .map(|_| (MONITORING.to_owned(), OWN_CONFIGURATION.to_owned()))
+            .collect()
     }
 
     fn attributes(&self, registration: &Registration) -> BTreeMap<String, String> {

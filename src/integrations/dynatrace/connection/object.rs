@@ -87,6 +87,7 @@ pub(super) fn listed(id: &str, name: &str, role_arn: &str) -> Option<Listed> {
             Some((_, stack)) => MadeBy::Registrar(Some(stack.to_owned())),
             None => MadeBy::Someone,
         },
+        binding_scope: None,
         settings: Default::default(),
     })
 }
