@@ -89,9 +89,10 @@ pub struct Inputs {
     pub instances: Vec<Instance>,
     pub registrations: Vec<Listed>,
     /// The management account: service-managed StackSets never deploy to it ("StackSets
-    /// doesn't deploy stack instances to the organization's management account", AWS
-    /// CloudFormation User Guide, "Create a stack set with service-managed permissions"), so
-    /// it is not missing when nothing registers it.
+    /// doesn't deploy stack instances to the organization management account": the
+    /// CloudFormation API reference, `DeploymentTargets`,
+    /// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html),
+    /// so it is not missing when nothing registers it.
     pub management: Option<String>,
 }
 
@@ -184,23 +185,26 @@ pub fn audit(inputs: &Inputs, expected: &Expected) -> Vec<Finding> {
         // This StackSet's first, then another Registrar stack's, then anyone's.
         registrations.sort_by_key(|r| (rank(&r.made_by, &expected.stack_set), r.id.clone()));
     }
+    let mut instances_of: HashMap<&str, Vec<&Instance>> = HashMap::new();
+    for instance in &inputs.instances {
+        if expected
+            .home_region
+            .as_deref()
+            .is_none_or(|home| instance.region == home)
+        {
+            instances_of
+                .entry(instance.account.as_str())
+                .or_default()
+                .push(instance);
+        }
+    }
     let mut findings = Vec::new();
     for account in &inputs.accounts {
         let registrations = by_account.get(account.id.as_str()).map_or(&[][..], |r| r);
-        let instances: Vec<&Instance> = inputs
-            .instances
-            .iter()
-            .filter(|i| i.account == account.id)
-            .filter(|i| {
-                expected
-                    .home_region
-                    .as_deref()
-                    .is_none_or(|home| i.region == home)
-            })
-            .collect();
+        let instances = instances_of.get(account.id.as_str()).map_or(&[][..], |i| i);
         findings.extend(judge_account(
             account,
-            &instances,
+            instances,
             registrations,
             expected,
             inputs.management.as_ref(),
