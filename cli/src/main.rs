@@ -116,6 +116,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
+            Indicator::on_stderr().clear();
             eprintln!("registrar audit: {e}");
             ExitCode::from(2)
         }

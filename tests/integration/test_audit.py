@@ -245,3 +245,53 @@ def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
     configs = sb.dynatrace.monitoring_configs()
     assert not any(orphan_connection in json.dumps(c) for c in configs), "its configuration went with it"
     assert len(configs) == len(configs_before) - 1, "and no other configuration was touched"
+
+
+def run_on_a_terminal(args: list[str], env: dict[str, str], answer: str = "") -> tuple[int, str]:
+    """Runs `registrar audit <args>` with stdin, stdout and stderr on a pseudo-terminal, typing
+    `answer` when asked; returns the exit code and everything the terminal showed."""
+    import os
+    import pty
+    import subprocess
+    import time
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([str(registrar_path()), "audit", *args], env=env, stdin=follower,
+                               stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + 60
+    answered = False
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if not answered and b"[y/N]" in shown:
+            os.write(leader, answer.encode() + b"\n")
+            answered = True
+    code = process.wait(timeout=30)
+    os.close(leader)
+    return code, shown.decode("utf-8", "replace")
+
+
+def test_on_a_terminal_verdicts_are_coloured_unless_no_color_and_pruning_asks_first(datadog_world, registrar_cli):
+    sb, _, accounts, env = datadog_world
+    code, shown = run_on_a_terminal(["--stack-set", NAME], env)
+    assert code == 1
+    assert "\x1b[31morphan\x1b[0m" in shown and "\x1b[32mok\x1b[0m" in shown, shown[-2000:]
+
+    code, shown = run_on_a_terminal(["--stack-set", NAME], dict(env, NO_COLOR="1"))
+    assert code == 1 and "\x1b[31m" not in shown and "\x1b[32m" not in shown
+
+    before = sb.datadog.accounts()
+    code, shown = run_on_a_terminal(["--stack-set", NAME, "--prune-orphans"], env, answer="n")
+    assert "Delete these 2 registration(s)? [y/N]" in shown and "prune: nothing deleted." in shown, shown[-2000:]
+    assert sb.datadog.accounts() == before
+
+    code, shown = run_on_a_terminal(["--stack-set", NAME, "--prune-orphans"], env, answer="y")
+    assert f"removed: {accounts['orphan']}" in shown, shown[-2000:]
+    assert len(sb.datadog.accounts()) == len(before) - 2
