@@ -85,6 +85,7 @@ def main() -> int:
             report = run.json()
             vendor_calls = len(vendor.requests) - vendor_before
             aws_calls = Counter(r.path for r in shim.requests[aws_before:])
+            servers = sandbox_answer_times(aws, shim, vendor, args.vendor)
         finally:
             shim.stop()
             vendor.stop()
@@ -96,8 +97,39 @@ def main() -> int:
                 ("audit", "seconds (wall, process start to exit)", f"{args.vendor} calls", "AWS calls",
                  "lines")))
     print("AWS calls: " + ", ".join(f"{path.strip('/')} {count}" for path, count in sorted(aws_calls.items())))
+    print("the same reads made from Python straight to the sandbox's servers (moto, the shim, the emulator), "
+          "for comparison: " + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in servers.items()))
     print("verdicts: " + ", ".join(f"{count} {verdict}" for verdict, count in report["summary"].items() if count))
     return 0
+
+
+def sandbox_answer_times(aws: MotoServer, shim: InstanceStatusShim, vendor, kind: str) -> dict[str, float]:
+    """How long the sandbox's own servers take to answer the audit's reads (every page)."""
+    import urllib.request
+    times = {}
+    started = time.monotonic()
+    for _ in aws.client("organizations").get_paginator("list_accounts").paginate():
+        pass
+    times["ListAccounts (every page)"] = time.monotonic() - started
+    started = time.monotonic()
+    import boto3
+    cfn = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing",
+                                aws_secret_access_key="testing").client("cloudformation", endpoint_url=shim.url)
+    cfn.list_stack_instances(StackSetName=NAME)
+    times["ListStackInstances (through the shim)"] = time.monotonic() - started
+    started = time.monotonic()
+    if kind == "datadog":
+        request = urllib.request.Request(f"{vendor.url}/api/v2/integration/aws/accounts",
+                                         headers={"DD-API-KEY": "a" * 32, "DD-APPLICATION-KEY": "b" * 40})
+    else:
+        request = urllib.request.Request(
+            f"{vendor.url}/platform/classic/environment-api/v2/settings/objects?schemaIds="
+            "builtin:hyperscaler-authentication.connections.aws&pageSize=500",
+            headers={"Authorization": "Bearer dt0s16.BENCH.TOKEN"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        answer.read()
+    times[f"{kind} list (first page)"] = time.monotonic() - started
+    return times
 
 
 def register(vendor, kind: str, account: str, stack: str | None) -> None:
