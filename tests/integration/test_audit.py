@@ -184,6 +184,14 @@ def test_an_organisation_that_is_all_ok_exits_0_and_ous_narrow_the_audit(sandbox
     assert everything.exit_code == 1
     assert {f["account"]: f["verdict"] for f in everything.json()["findings"]}[outsider] == "missing"
 
+    before = len(shim.requests)
+    delegated = run_audit(["--stack-set", NAME, "--ou", workloads, "--call-as", "DELEGATED_ADMIN"], env)
+    assert delegated.exit_code == 0, delegated.stderr
+    stack_set_calls = [r for r in shim.requests[before:] if r.path.startswith("/cloudformation/")]
+    assert {r.path for r in stack_set_calls} == {"/cloudformation/DescribeStackSet",
+                                                 "/cloudformation/ListStackInstances"}
+    assert all(b"CallAs=DELEGATED_ADMIN" in r.body for r in stack_set_calls)
+
 
 def test_an_audit_that_cannot_run_exits_2_and_says_what_to_do(sandbox, shim, registrar_cli):
     sb = sandbox
