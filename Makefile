@@ -12,8 +12,8 @@ VENDOR ?= datadog
 EVENT ?= events/datadog/create.json
 
 .DEFAULT_GOAL := help
-.PHONY: help demo invoke test lint unit template integration build release zip bench bench-coldstart \
-        bench-rollout bench-dynatrace clean
+.PHONY: help demo invoke test lint unit template integration build release release-cli zip bench \
+        bench-coldstart bench-rollout bench-dynatrace bench-audit clean
 
 help:
 	@echo "make demo [VENDOR=dynatrace]   build bootstrap, run a registration's whole life in the sandbox"
@@ -21,6 +21,7 @@ help:
 	@echo "make test                      fmt, clippy, unit, cfn-lint, template and integration tests"
 	@echo "make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
 	@echo "make bench                     cold start, Datadog rollout and Dynatrace rollout figures"
+	@echo "make bench-audit               registrar audit of 5,000 accounts and registrations"
 	@echo "make clean                     remove .venv and target/"
 
 # The sandbox (./sandbox, editable: the tests and demos import it as `sandbox`) and the test tools,
@@ -33,8 +34,9 @@ $(VENV)/.installed: sandbox/pyproject.toml tests/requirements.txt
 	$(PIP) install -r tests/requirements.txt -e ./sandbox
 	touch $@
 
+# Both binaries (debug): the Lambda (`bootstrap`) and the platform engineer's CLI (`registrar`, cli/).
 build:
-	cargo build --locked --bin bootstrap
+	cargo build --locked --workspace --bins
 
 demo: $(VENV)/.installed build
 	$(PYTHON) -m sandbox.demo --vendor $(VENDOR)
@@ -47,12 +49,12 @@ invoke: $(VENV)/.installed build
 test: lint unit template integration
 
 lint: $(VENV)/.installed
-	cargo fmt --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml foundation.yaml
 
 unit:
-	cargo test --locked
+	cargo test --locked --workspace
 
 template: $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/template
@@ -80,6 +82,9 @@ zip: $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 release:
 	cargo build --locked --release --bin bootstrap
 
+release-cli:
+	cargo build --locked --release -p registrar-cli --bin registrar
+
 bench: bench-coldstart bench-rollout bench-dynatrace
 
 bench-coldstart: $(VENV)/.installed release
@@ -92,6 +97,10 @@ bench-rollout: $(VENV)/.installed release
 DYNATRACE_ROLLOUT_ARGS ?= --accounts 200 --concurrency 50 --jitter-ms 5 80
 bench-dynatrace: $(VENV)/.installed release
 	$(PYTHON) -m sandbox.bench.dynatrace_rollout $(DYNATRACE_ROLLOUT_ARGS)
+
+AUDIT_ARGS ?= --accounts 5000
+bench-audit: $(VENV)/.installed release-cli
+	$(PYTHON) -m sandbox.bench.audit $(AUDIT_ARGS)
 
 clean:
 	rm -rf $(VENV) target

@@ -38,6 +38,12 @@ def bootstrap_path(profile: str = "debug") -> Path:
     return in_repo(configured) if configured else target_dir() / profile / "bootstrap"
 
 
+def registrar_path(profile: str = "debug") -> Path:
+    """`$REGISTRAR_CLI`, else `<target dir>/<profile>/registrar` (the CLI, `cargo build -p registrar-cli`)."""
+    configured = os.environ.get("REGISTRAR_CLI")
+    return in_repo(configured) if configured else target_dir() / profile / "registrar"
+
+
 def lambda_zip() -> Path:
     """The deployable arm64 zip `make zip` builds (`cargo lambda build --output-format zip`)."""
     return target_dir() / "lambda" / "bootstrap" / "bootstrap.zip"

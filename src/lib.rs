@@ -19,6 +19,7 @@ pub mod handler;
 pub mod http;
 pub mod identity;
 pub mod integrations;
+pub mod inventory;
 pub(crate) mod lifecycle;
 pub mod logging;
 pub(crate) mod permissions;

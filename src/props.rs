@@ -37,7 +37,7 @@ impl Properties {
     }
 
     /// The property as text; `None` when absent, null or blank.
-    pub(crate) fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
+    pub fn text(&self, name: &'static str) -> Result<Option<String>, PropertyError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),

@@ -1,5 +1,6 @@
 """`python -m sandbox.demo`: runs the chosen vendor's demo; exit status 0 when every answer was
-SUCCESS and no secret leaked, 1 otherwise, 2 when the binary is missing."""
+SUCCESS, no secret leaked and the last step, `registrar audit`, found what was broken on purpose;
+1 otherwise, 2 when a binary is missing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=DESCRIPTION.splitlines()[0])
     parser.add_argument("--vendor", choices=["datadog", "dynatrace"], default="datadog")
     parser.add_argument("--logs", action="store_true", help="print the binary's logs (secrets redacted)")
+    parser.add_argument("--no-audit", action="store_true", help="skip the last step, `registrar audit`")
     args = parser.parse_args(argv)
     if not bootstrap_path().exists():
         print(f"the bootstrap binary is missing at {bootstrap_path()}: run `cargo build` first", file=sys.stderr)
@@ -22,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
         from .dynatrace import run
     else:
         from .datadog import run
-    return run(args.logs)
+    status = run(args.logs)
+    if status == 0 and not args.no_audit:
+        from .audit import run as audit
+        status = audit()
+    return status
 
 
 if __name__ == "__main__":

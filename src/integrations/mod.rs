@@ -13,6 +13,7 @@
 //! Adding a vendor is a folder here, a line in the registry, its emulator and its tests (see
 //! docs/architecture.md).
 
+mod listing;
 mod permissions;
 mod registration;
 
@@ -27,6 +28,7 @@ use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson, SecretRef};
 
 pub use crate::http::VendorError;
+pub use listing::{Listed, MadeBy};
 pub use permissions::{ListSource, PermissionLists};
 pub use registration::{Bound, Desired, Owner, Registration, Removal, StackMark, Unusable};
 
@@ -212,6 +214,21 @@ pub trait Integration: Registered + Sized + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Registration>, VendorError>> + Send;
     /// Deletes registration `id`.
     fn delete(&self, id: &str) -> impl Future<Output = Result<Removal, VendorError>> + Send;
+
+    /// Every registration the keys can see at the vendor `settings` point to (every page),
+    /// read-only, with who made each: what `registrar audit` compares with the organisation.
+    fn list_all(
+        settings: &Self::Settings,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> impl Future<Output = Result<Vec<Listed>, VendorError>> + Send;
+
+    /// The settings Registrar manages on a registration made with `settings`, by the names
+    /// [`Listed::settings`] uses: a listed registration whose values differ has drifted. None
+    /// by default.
+    fn managed_settings(_settings: &Self::Settings) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 
     /// Removes the claim mark (see [`Registration::claimed_by`]) from registration `id`, and
     /// nothing else. Vendors that never write one have nothing to remove.

@@ -120,6 +120,18 @@ impl Integration for Memory {
         })
     }
 
+    /// The lifecycle never lists (only `registrar audit` does): a listing here would be a
+    /// call no rule makes.
+    async fn list_all(
+        _: &Place,
+        _: &SecretJson,
+        _: VendorHttp,
+    ) -> Result<Vec<crate::integrations::Listed>, VendorError> {
+        Err(VendorError::Unsupported(
+            "the lifecycle rules never list registrations".into(),
+        ))
+    }
+
     async fn find(&self) -> Result<Option<Registration>, VendorError> {
         let mut world = self.world.lock().unwrap();
         world.finds += 1;

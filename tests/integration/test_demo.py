@@ -18,7 +18,7 @@ from sandbox.harness import LeakScan
 
 @pytest.mark.parametrize("vendor, answers", [("datadog", 3), ("dynatrace", 5)])
 def test_demo_runs_and_prints_the_leak_scan_verdict(bootstrap, vendor, answers):
-    env = dict(os.environ, REGISTRAR_BOOTSTRAP=str(bootstrap))
+    env = dict(os.environ, REGISTRAR_BOOTSTRAP=str(bootstrap))  # the demo's last step runs `registrar audit`
     run = subprocess.run([sys.executable, "-m", "sandbox.demo", "--vendor", vendor], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -27,6 +27,7 @@ def test_demo_runs_and_prints_the_leak_scan_verdict(bootstrap, vendor, answers):
     assert len(verdict) == 1, run.stdout[-2000:]
     assert "✓ no secret" in verdict[0] and " 0 places" not in verdict[0]
     assert "✗" not in run.stdout and "Traceback" not in run.stderr
+    assert "✓ the audit found failed, foreign, missing, ok, orphan; after pruning: 0 orphan" in run.stdout
 
 
 def test_leak_verdict_names_each_leak_and_never_the_value():

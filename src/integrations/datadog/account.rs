@@ -50,6 +50,15 @@ pub(crate) struct Attributes {
     /// Read to keep the half of `lambda_forwarder` the stack does not manage.
     #[serde(default)]
     pub(crate) logs_config: Option<LogsRead>,
+    /// Read by the audit only (`AWSAccountResponseAttributes.aws_partition`).
+    #[serde(default)]
+    pub(crate) aws_partition: Option<String>,
+    /// Read by the audit only (`AWSMetricsConfig`).
+    #[serde(default)]
+    pub(crate) metrics_config: Option<MetricsRead>,
+    /// Read by the audit only (`AWSResourcesConfig`).
+    #[serde(default)]
+    pub(crate) resources_config: Option<ResourcesRead>,
 }
 
 /// `logs_config` as answered.
@@ -59,12 +68,30 @@ pub(crate) struct LogsRead {
     pub(crate) lambda_forwarder: Option<LambdaForwarder>,
 }
 
+/// `AWSMetricsConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct MetricsRead {
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+}
+
+/// `AWSResourcesConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ResourcesRead {
+    #[serde(default)]
+    pub(crate) cloud_security_posture_management_collection: Option<bool>,
+    #[serde(default)]
+    pub(crate) extended_collection: Option<bool>,
+}
+
 /// How Datadog reaches the account: a role (`AWSAuthConfigRole`: `role_name`, `external_id`)
 /// or access keys (`AWSAuthConfigKeys`: `access_key_id`; the secret key is never answered).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct AuthConfig {
     #[serde(default)]
     pub(crate) external_id: Option<String>,
+    #[serde(default)]
+    pub(crate) role_name: Option<String>,
     #[serde(default)]
     pub(crate) access_key_id: Option<String>,
 }

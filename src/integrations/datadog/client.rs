@@ -9,13 +9,15 @@ use secrecy::SecretString;
 use super::Settings;
 use super::auth::{AccessKey, Auth};
 use super::account::{
-    AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed, LogsConfig,
-    MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
+    AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed as ListedConfigs,
+    LogsConfig, MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
 };
 use super::answers::{error_message, is_auth_switch, is_not_found, refusal_hint};
 use super::marks::{self, claim_tag, is_mark, stack_tag};
 use crate::http::{Answer, Api, Dialect, VendorHttp};
-use crate::integrations::{Desired, Integration, Owner, Registration, Removal, VendorError};
+use crate::integrations::{
+    Desired, Integration, Listed, Owner, Registration, Removal, VendorError,
+};
 use crate::secrets::{SecretError, SecretJson};
 
 const ACCOUNTS_PATH: &str = "/api/v2/integration/aws/accounts";
@@ -48,24 +50,7 @@ impl Datadog {
             // `lifecycle::Connector::connect_to_remove`), and nothing is registered without it.
             (Auth::AccessKeys { .. }, None) => None,
         };
-        let authorization: Vec<(HeaderName, SecretString)> = vec![
-            (
-                HeaderName::from_static("dd-api-key"),
-                keys.field("api_key", Self::SECRET_SHAPE)?,
-            ),
-            (
-                HeaderName::from_static("dd-application-key"),
-                keys.field("app_key", Self::SECRET_SHAPE)?,
-            ),
-        ];
-        let api = http.api(
-            &settings.site.api_base_url(),
-            Dialect {
-                authorization,
-                body_type: "application/json",
-                error_message,
-            },
-        );
+        let api = api(&settings, keys, http)?;
         Ok(Datadog {
             settings,
             desired,
@@ -83,7 +68,7 @@ impl Datadog {
         let answer = self.api.send(Method::GET, url, None::<&()>).await?;
         match answer.status {
             200 => {
-                let listed: Listed = self.api.read(&answer, call)?;
+                let listed: ListedConfigs = self.api.read(&answer, call)?;
                 let mut registrations = listed
                     .data
                     .iter()
@@ -314,6 +299,50 @@ impl Datadog {
         let hint = refusal_hint(method, answer.status, self.settings.site);
         self.api.refused(call, answer, hint)
     }
+}
+
+/// The v2 API of the site `settings` name, with the keys from the secret (`api_key`, `app_key`).
+fn api(settings: &Settings, keys: &SecretJson, http: VendorHttp) -> Result<Api, SecretError> {
+    let authorization: Vec<(HeaderName, SecretString)> = vec![
+        (
+            HeaderName::from_static("dd-api-key"),
+            keys.field("api_key", Datadog::SECRET_SHAPE)?,
+        ),
+        (
+            HeaderName::from_static("dd-application-key"),
+            keys.field("app_key", Datadog::SECRET_SHAPE)?,
+        ),
+    ];
+    Ok(http.api(
+        &settings.site.api_base_url(),
+        Dialect {
+            authorization,
+            body_type: "application/json",
+            error_message,
+        },
+    ))
+}
+
+/// Every account config of the organisation, read-only. The list without `aws_account_id`
+/// answers all of them at once: the operation has no paging parameters ("If not provided, all
+/// accounts are returned": `list_aws_accounts` in DataDog/datadog-api-client-python,
+/// `src/datadog_api_client/v2/api/aws_integration_api.py`).
+pub(super) async fn list_all_accounts(
+    settings: &Settings,
+    keys: &SecretJson,
+    http: VendorHttp,
+) -> Result<Vec<Listed>, VendorError> {
+    let call = "GET accounts";
+    let api = api(settings, keys, http).map_err(|e| VendorError::Unsupported(e.to_string()))?;
+    let answer = api
+        .send(Method::GET, api.url(ACCOUNTS_PATH), None::<&()>)
+        .await?;
+    if answer.status != 200 {
+        let hint = refusal_hint(&Method::GET, answer.status, settings.site);
+        return Err(api.refused(call, &answer, hint));
+    }
+    let listed: ListedConfigs = api.read(&answer, call)?;
+    Ok(listed.data.iter().filter_map(marks::read_listed).collect())
 }
 
 #[cfg(test)]

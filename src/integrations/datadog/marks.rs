@@ -13,8 +13,10 @@
 //! when a POST made them, `registrar_request:<request>`. They are still recognised, and any
 //! PATCH rewrites their tags to the scheme above (the customer's own tags are kept).
 
+use std::collections::BTreeMap;
+
 use super::account::AccountConfig;
-use crate::integrations::{Owner, Registration, Unusable};
+use crate::integrations::{Listed, MadeBy, Owner, Registration, Unusable};
 
 /// The prefix of the tag naming the stack that owns a registration.
 pub(crate) const STACK_TAG_PREFIX: &str = "registrar_stack:";
@@ -128,6 +130,53 @@ pub(crate) fn read_for(
     })
 }
 
+/// Reads an account config as the audit lists it: the account, partition and role it names,
+/// who made it (any Registrar stack's mark), and the managed settings
+/// ([`super::managed_settings`]'s names) the answer has. `None` without an id or account.
+pub(crate) fn read_listed(config: &AccountConfig) -> Option<Listed> {
+    let id = config.id.as_deref().filter(|id| !id.is_empty())?;
+    let attributes = &config.attributes;
+    let account = attributes.aws_account_id.as_deref()?;
+    let tags = tags(config);
+    let made_by = if let Some(stack) = tags.iter().find_map(|t| strip_prefix(t, STACK_TAG_PREFIX)) {
+        MadeBy::Registrar(Some(stack.to_ascii_lowercase()))
+    } else if tags
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(LEGACY_MANAGED_TAG))
+    {
+        MadeBy::Registrar(None)
+    } else {
+        MadeBy::Someone
+    };
+    let mut settings = BTreeMap::new();
+    let mut note = |name: &str, value: Option<bool>| {
+        if let Some(value) = value {
+            settings.insert(name.to_owned(), value.to_string());
+        }
+    };
+    let metrics = attributes.metrics_config.as_ref();
+    let resources = attributes.resources_config.as_ref();
+    note(super::METRIC_COLLECTION, metrics.and_then(|m| m.enabled));
+    note(
+        super::RESOURCE_COLLECTION,
+        resources.and_then(|r| r.extended_collection),
+    );
+    note(
+        super::CSPM,
+        resources.and_then(|r| r.cloud_security_posture_management_collection),
+    );
+    let auth = attributes.auth_config.as_ref();
+    Some(Listed {
+        id: id.to_owned(),
+        account: account.to_owned(),
+        partition: attributes.aws_partition.clone(),
+        role_name: auth.and_then(|a| a.role_name.clone()),
+        made_by,
+        binding_scope: None,
+        settings,
+    })
+}
+
 fn access_keys() -> Unusable {
     Unusable {
         how: "with AWS access keys instead of a role".to_owned(),
@@ -224,6 +273,39 @@ mod tests {
             read_registration(&null_tags, THIS).unwrap().owner,
             Owner::Someone
         );
+    }
+
+    #[test]
+    fn listed_registrations_name_their_maker_account_and_settings() {
+        let listed = read_listed(&parsed(json!({"id": "u1", "attributes": {
+            "aws_account_id": "123456789012", "aws_partition": "aws",
+            "account_tags": ["aws_account:123456789012", "Registrar_Stack:US-East-1/StackSet-R-1"],
+            "auth_config": {"role_name": "DatadogIntegrationRole", "external_id": "e"},
+            "metrics_config": {"enabled": true},
+            "resources_config": {"cloud_security_posture_management_collection": false, "extended_collection": true}
+        }})))
+        .unwrap();
+        assert_eq!(
+            listed.made_by,
+            MadeBy::Registrar(Some("us-east-1/stackset-r-1".into()))
+        );
+        assert_eq!(
+            (listed.account.as_str(), listed.partition.as_deref(), listed.role_name.as_deref()),
+            ("123456789012", Some("aws"), Some("DatadogIntegrationRole"))
+        );
+        assert_eq!(listed.settings.len(), 3);
+        let legacy = read_listed(&config(&["managed_by:registrar"]));
+        assert_eq!(legacy, None, "no aws_account_id: not an account's registration");
+        let legacy = read_listed(&parsed(json!({"id": "u2", "attributes": {
+            "aws_account_id": "123456789012", "account_tags": ["managed_by:registrar"]}})))
+        .unwrap();
+        assert_eq!(legacy.made_by, MadeBy::Registrar(None));
+        assert!(legacy.settings.is_empty() && legacy.role_name.is_none());
+        let keys = read_listed(&parsed(json!({"id": "u3", "attributes": {
+            "aws_account_id": "123456789012", "account_tags": null,
+            "auth_config": {"access_key_id": "AKIA514950102505"}}})))
+        .unwrap();
+        assert_eq!(keys.made_by, MadeBy::Someone);
     }
 
     #[test]

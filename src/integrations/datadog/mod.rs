@@ -23,8 +23,10 @@ pub mod site;
 use crate::BoxFuture;
 use crate::http::VendorHttp;
 use crate::identity::{Identity, Partition};
+use std::collections::BTreeMap;
+
 use crate::integrations::{
-    Desired, Integration, PermissionLists, Registration, Removal, VendorError,
+    Desired, Integration, Listed, PermissionLists, Registration, Removal, VendorError,
 };
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
@@ -48,6 +50,11 @@ pub struct Settings {
     /// `AuthType`: a role, or an IAM user's access key.
     pub auth: Auth,
 }
+
+/// The names of the managed settings the audit compares ([`Integration::managed_settings`]).
+pub(crate) const METRIC_COLLECTION: &str = "metric_collection";
+pub(crate) const RESOURCE_COLLECTION: &str = "resource_collection";
+pub(crate) const CSPM: &str = "cloud_security_posture_management";
 
 impl Integration for Datadog {
     const NAME: &'static str = "datadog";
@@ -171,8 +178,36 @@ impl Integration for Datadog {
     }
 
     /// `AuthType`: how Datadog reaches the account (`role` or `access-keys`).
-    fn attributes(&self, _registration: &Registration) -> std::collections::BTreeMap<String, String> {
+    fn attributes(&self, _registration: &Registration) -> BTreeMap<String, String> {
         [("AuthType".to_owned(), self.auth_type().to_owned())].into()
+    }
+
+    async fn list_all(
+        settings: &Settings,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> Result<Vec<Listed>, VendorError> {
+        client::list_all_accounts(settings, keys, http).await
+    }
+
+    /// What the POST and PATCH bodies set ([`client`]): `metrics_config.enabled`,
+    /// `resources_config.extended_collection` and
+    /// `resources_config.cloud_security_posture_management_collection`.
+    fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                METRIC_COLLECTION.to_owned(),
+                (!settings.disable_metric_collection).to_string(),
+            ),
+            (
+                RESOURCE_COLLECTION.to_owned(),
+                (!settings.disable_resource_collection).to_string(),
+            ),
+            (
+                CSPM.to_owned(),
+                settings.cloud_security_posture_management.to_string(),
+            ),
+        ])
     }
 }
 

@@ -31,7 +31,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::http::{Answer, Api, Dialect, VendorHttp};
 use crate::identity::Partition;
-use crate::integrations::{Bound, Desired, Integration, Registration, Removal, VendorError};
+use crate::integrations::{
+    Bound, Desired, Integration, Listed, Registration, Removal, VendorError,
+};
 use crate::props::{Properties, PropertyError};
 use crate::secrets::{SecretError, SecretJson};
 
@@ -47,6 +49,9 @@ pub(crate) const CONNECTION_SCHEMA: &str = "builtin:hyperscaler-authentication.c
 pub(crate) const EXTENSION: &str = "com.dynatrace.extension.da-aws";
 /// The `Data` attribute with the connection's owner (`user:<id>`, `group:<id>`, `all-users`).
 pub(crate) const OWNER_ATTRIBUTE: &str = "ConnectionOwner";
+/// The managed setting the audit compares: which monitoring configuration polls the account.
+const MONITORING: &str = "monitoring";
+const OWN_CONFIGURATION: &str = "its own configuration";
 /// Room kept before the deadline for one more attempt after a wait.
 const ATTEMPT_ALLOWANCE: Duration = Duration::from_secs(2);
 const VENDOR: &str = "Dynatrace";
@@ -148,19 +153,7 @@ impl Integration for Dynatrace {
         desired: Desired,
         http: VendorHttp,
     ) -> Result<Dynatrace, SecretError> {
-        let token = keys.field("token", Self::SECRET_SHAPE)?;
-        let authorization: Vec<(HeaderName, SecretString)> = vec![(
-            AUTHORIZATION,
-            SecretString::from(format!("Bearer {}", token.expose_secret())),
-        )];
-        let api = http.api(
-            &format!("https://{}", settings.environment_host),
-            Dialect {
-                authorization,
-                body_type: "application/json; charset=utf-8",
-                error_message: answers::error_message,
-            },
-        );
+        let api = api(&settings, keys, http)?;
         Ok(Dynatrace {
             name: connection_name(desired.identity.account.as_str(), &desired.stack),
             settings,
@@ -184,6 +177,41 @@ impl Integration for Dynatrace {
 
     async fn delete(&self, id: &str) -> Result<Removal, VendorError> {
         self.delete_connection(id).await
+    }
+
+    async fn list_all(
+        settings: &Settings,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> Result<Vec<Listed>, VendorError> {
+        let api = api(settings, keys, http).map_err(|e| VendorError::Unsupported(e.to_string()))?;
+        let host = &settings.environment_host;
+        let refused = |call: &str, answer: &Answer| api.refused(call, answer, hint(host, answer.status));
+        let mut listed = connection::list_connections(&api, refused).await?;
+        let pairings = monitoring_config::pairings(&api, refused).await?;
+        for registration in &mut listed {
+            let scope = pairings.get(&registration.id).cloned();
+            let monitoring = match &scope {
+                Some(BindingScope::Own(_)) => OWN_CONFIGURATION,
+                Some(_) => "a shared configuration",
+                None => "no configuration",
+            };
+            registration
+                .settings
+                .insert(MONITORING.to_owned(), monitoring.to_owned());
+            registration.binding_scope = scope.and_then(BindingScope::into_scope);
+        }
+        Ok(listed)
+    }
+
+    /// With `MonitoringConfigId`, each account's binding gives it a monitoring configuration of
+    /// its own ([`monitoring_config`]); without, the audit compares nothing.
+    fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
+        settings
+            .monitoring_config_id
+            .iter()
+            .map(|_| (MONITORING.to_owned(), OWN_CONFIGURATION.to_owned()))
+            .collect()
     }
 
     fn attributes(&self, registration: &Registration) -> BTreeMap<String, String> {
@@ -228,10 +256,35 @@ impl Dynatrace {
 
     /// What to check after a refusal with `status`.
     fn hint(&self, status: u16) -> String {
+        hint(&self.settings.environment_host, status)
+    }
+}
+
+/// The settings and extensions APIs of the environment `settings` name, with the token from the
+/// secret.
+fn api(settings: &Settings, keys: &SecretJson, http: VendorHttp) -> Result<Api, SecretError> {
+    let token = keys.field("token", Dynatrace::SECRET_SHAPE)?;
+    let authorization: Vec<(HeaderName, SecretString)> = vec![(
+        AUTHORIZATION,
+        SecretString::from(format!("Bearer {}", token.expose_secret())),
+    )];
+    Ok(http.api(
+        &format!("https://{}", settings.environment_host),
+        Dialect {
+            authorization,
+            body_type: "application/json; charset=utf-8",
+            error_message: answers::error_message,
+        },
+    ))
+}
+
+/// What to check after a refusal with `status` from environment `host`.
+fn hint(host: &str, status: u16) -> String {
+    {
         match status {
             401 | 403 => format!(
                 " Check that the token in the secret is a platform token of environment {} that has not expired, with settings:objects:read and settings:objects:write for {CONNECTION_SCHEMA} and, for monitoring configurations, extensions:configurations:read and extensions:configurations:write for {EXTENSION} (the token's scopes and its service user's policy both count). A 403 for one connection alone can also mean that its owner, another Dynatrace user, has not shared it with the token's user (connections have owner-based access control).",
-                self.settings.environment_host
+                host
             ),
             _ => String::new(),
         }

@@ -23,13 +23,13 @@ mod object;
 
 use self::object::{
     Connection, ConnectionObject, ConnectionValue, ListPage, NewObject, PostResult, Put,
-    is_name_taken, owner_of,
+    is_name_taken, listed, owner_of,
 };
 use super::answers::{self, Lenient};
 use super::{ATTEMPT_ALLOWANCE, CONNECTION_SCHEMA, Dynatrace, VENDOR};
 use crate::backoff::Backoff;
-use crate::http::{Answer, GaveUp};
-use crate::integrations::{Owner, Registration, Removal, VendorError};
+use crate::http::{Answer, Api, GaveUp};
+use crate::integrations::{Listed, Owner, Registration, Removal, VendorError};
 
 pub(crate) use self::object::connection_name;
 
@@ -49,6 +49,58 @@ enum NameHolder {
     Visible(Box<Connection>),
     /// A connection the token cannot see (another owner's, not shared with it).
     Hidden,
+}
+
+/// Every connection the token can see, every page (the list answers accessible objects only);
+/// `refused` reads an answer other than 200.
+async fn visible_connections(
+api: &Api,
+refused: impl Fn(&str, &Answer) -> VendorError,
+) -> Result<Vec<Connection>, VendorError> {
+    let call = "GET settings objects";
+    let mut url = api.url(SETTINGS_PATH);
+    url.query_pairs_mut()
+        .append_pair("schemaIds", CONNECTION_SCHEMA)
+        .append_pair("fields", LIST_FIELDS)
+        .append_pair("pageSize", PAGE_SIZE);
+    let mut connections = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let answer = api.send(Method::GET, url.clone(), None::<&()>).await?;
+        if answer.status != 200 {
+            return Err(refused(call, &answer));
+        }
+        let page: ListPage = api.read(&answer, call)?;
+        connections.extend(
+            page.items
+                .into_iter()
+                .filter_map(Lenient::ok)
+                .filter_map(Connection::from_object),
+        );
+        // Later pages are asked for with the key alone (the API rejects other parameters).
+        match page.next_page_key {
+            Some(key) if !key.is_empty() => {
+                url = api.url(SETTINGS_PATH);
+                url.query_pairs_mut().append_pair("nextPageKey", &key);
+            }
+            _ => return Ok(connections),
+        }
+    }
+    Err(api
+        .unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
+}
+
+/// Every connection the token can see, as the audit lists them: the account and role its role
+/// ARN names (or, before a role is bound, the account in Registrar's name), and who made it
+/// (Registrar's name is the mark). Connections that name no account are left out.
+pub(super) async fn list_connections(
+    api: &Api,
+    refused: impl Fn(&str, &Answer) -> VendorError,
+) -> Result<Vec<Listed>, VendorError> {
+    Ok(visible_connections(api, refused)
+        .await?
+        .into_iter()
+        .filter_map(|c| listed(&c.id, &c.name, &c.role_arn))
+        .collect())
 }
 
 impl Dynatrace {
@@ -82,37 +134,7 @@ impl Dynatrace {
 
     /// Every connection the token can see (the list answers accessible objects only).
     async fn visible_connections(&self) -> Result<Vec<Connection>, VendorError> {
-        let call = "GET settings objects";
-        let mut url = self.api.url(SETTINGS_PATH);
-        url.query_pairs_mut()
-            .append_pair("schemaIds", CONNECTION_SCHEMA)
-            .append_pair("fields", LIST_FIELDS)
-            .append_pair("pageSize", PAGE_SIZE);
-        let mut connections = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let answer = self.api.send(Method::GET, url.clone(), None::<&()>).await?;
-            if answer.status != 200 {
-                return Err(self.refused(call, &answer));
-            }
-            let page: ListPage = self.api.read(&answer, call)?;
-            connections.extend(
-                page.items
-                    .into_iter()
-                    .filter_map(Lenient::ok)
-                    .filter_map(Connection::from_object),
-            );
-            // Later pages are asked for with the key alone (the API rejects other parameters).
-            match page.next_page_key {
-                Some(key) if !key.is_empty() => {
-                    url = self.api.url(SETTINGS_PATH);
-                    url.query_pairs_mut().append_pair("nextPageKey", &key);
-                }
-                _ => return Ok(connections),
-            }
-        }
-        Err(self
-            .api
-            .unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
+        visible_connections(&self.api, |call, answer| self.refused(call, answer)).await
     }
 
     /// Creates this stack's connection with an empty role ARN.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::super::answers::{self, Lenient};
-use crate::integrations::{Owner, StackMark};
+use crate::integrations::{Listed, MadeBy, Owner, StackMark};
 
 const CONNECTION_TYPE: &str = "awsRoleBasedAuthentication";
 /// The consumer the data-acquisition extension reads connections as (the schema's default).
@@ -53,6 +53,43 @@ pub(super) fn owner_of(name: &str, role_arn: &str, ours: &str, account: &str) ->
     } else {
         None
     }
+}
+
+/// A connection as the audit lists it (see [`super::list_connections`]); `None` when neither its
+/// role ARN nor Registrar's name says which account it is for.
+pub(super) fn listed(id: &str, name: &str, role_arn: &str) -> Option<Listed> {
+    // arn:<partition>:iam::<account>:role/<path/>name
+    let role = role_arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":iam::"))
+        .and_then(|(partition, rest)| {
+            let (account, role) = rest.split_once(":role/")?;
+            let name = role.rsplit('/').next().filter(|n| !n.is_empty())?;
+            Some((partition, account, name))
+        });
+    let registrar = name.strip_prefix(NAME_PREFIX).and_then(|rest| {
+        let (account, stack) = rest.split_at_checked(12)?;
+        let stack = stack.strip_prefix('-')?;
+        account
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then_some((account, stack))
+    });
+    let account = registrar
+        .map(|(account, _)| account)
+        .or(role.map(|(_, account, _)| account))?;
+    Some(Listed {
+        id: id.to_owned(),
+        account: account.to_owned(),
+        partition: role.map(|(partition, _, _)| partition.to_owned()),
+        role_name: role.map(|(_, _, name)| name.to_owned()),
+        made_by: match registrar {
+            Some((_, stack)) => MadeBy::Registrar(Some(stack.to_owned())),
+            None => MadeBy::Someone,
+        },
+        binding_scope: None,
+        settings: Default::default(),
+    })
 }
 
 /// A connection's settings object, as the list and GET answer it.
@@ -251,6 +288,29 @@ mod read {
 mod tests {
     use super::read::{connection as parse, desired_connection, identity};
     use super::*;
+
+    #[test]
+    fn listed_connections_name_their_account_role_and_maker() {
+        let ours = listed(
+            "c1",
+            "registrar-123456789012-us-east-1/StackSet-R-1",
+            "arn:aws:iam::123456789012:role/DynatraceMonitoringRole",
+        )
+        .unwrap();
+        assert_eq!(ours.account, "123456789012");
+        assert_eq!(ours.made_by, MadeBy::Registrar(Some("us-east-1/StackSet-R-1".into())));
+        assert_eq!(ours.role_name.as_deref(), Some("DynatraceMonitoringRole"));
+        assert_eq!(ours.partition.as_deref(), Some("aws"));
+        let unbound = listed("c2", "registrar-123456789012-eu-west-1/s", "").unwrap();
+        assert_eq!((unbound.role_name, unbound.partition), (None, None));
+        let someone = listed("c3", "prod", "arn:aws:iam::210987654321:role/path/Dt").unwrap();
+        assert_eq!(
+            (someone.account.as_str(), someone.role_name.as_deref(), &someone.made_by),
+            ("210987654321", Some("Dt"), &MadeBy::Someone)
+        );
+        assert_eq!(listed("c4", "prod", ""), None, "no account named anywhere");
+        assert_eq!(listed("c5", "registrar-12345-x/y", ""), None);
+    }
     use serde_json::json;
 
     #[test]

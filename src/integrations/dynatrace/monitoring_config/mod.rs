@@ -32,7 +32,7 @@ use self::value::{
 };
 use super::{ATTEMPT_ALLOWANCE, Dynatrace, EXTENSION, VENDOR};
 use crate::backoff::{Backoff, random_up_to};
-use crate::http::GaveUp;
+use crate::http::{Answer, Api, GaveUp};
 use crate::integrations::{Removal, VendorError};
 
 pub(super) const MONITORING_CONFIGS_PATH: &str =
@@ -60,6 +60,51 @@ enum Paired {
         id: String,
         others: usize,
     },
+}
+
+/// Every monitoring configuration, every page, read-only: for each connection a configuration
+/// holds, the binding scope it pairs with (its own configuration, or one shared with other
+/// connections). `refused` reads an answer other than 200.
+pub(super) async fn pairings(
+    api: &Api,
+    refused: impl Fn(&str, &Answer) -> VendorError,
+) -> Result<BTreeMap<String, BindingScope>, VendorError> {
+    let call = "GET monitoring configurations";
+    let mut url = api.url(MONITORING_CONFIGS_PATH);
+    url.query_pairs_mut().append_pair("page-size", PAGE_SIZE);
+    let mut pairs = BTreeMap::new();
+    for _ in 0..MAX_PAGES {
+        let answer = api.send(Method::GET, url.clone(), None::<&()>).await?;
+        if answer.status != 200 {
+            return Err(refused(call, &answer));
+        }
+        let page: ConfigPage = api.read(&answer, call)?;
+        for config in &page.items {
+            let Some(id) = config.object_id.clone() else {
+                continue;
+            };
+            let connections = connections_of(config);
+            for connection in &connections {
+                let scope = if connections.len() == 1 {
+                    BindingScope::Own(id.clone())
+                } else {
+                    BindingScope::Shared(id.clone())
+                };
+                pairs.insert((*connection).to_owned(), scope);
+            }
+        }
+        match page.next_page_key.filter(|k| !k.is_empty()) {
+            Some(key) => {
+                url = api.url(MONITORING_CONFIGS_PATH);
+                url.query_pairs_mut().append_pair("page-key", &key);
+            }
+            None => return Ok(pairs),
+        }
+    }
+    Err(api.unreadable(
+        call,
+        &format!("more than {MAX_PAGES} pages of configurations"),
+    ))
 }
 
 impl Dynatrace {

@@ -1,0 +1,280 @@
+//! The vendor seen from outside the Lambda, read-only but for one explicit delete: what a
+//! command-line tool (`registrar audit`, in `cli/`) needs, through the same code the Lambda
+//! uses: the properties, the secret reading ([`crate::secrets`]), the integrations and their
+//! ownership marks, the HTTP stack and its retry policy ([`crate::http`]).
+//!
+//! [`VendorView`] stands for one vendor configured as a resource's properties would configure
+//! it (the StackSet's parameters, mapped to property names by the caller).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::aws::AwsSdk;
+use crate::config::Config;
+use crate::http::VendorHttp;
+use crate::identity::{AccountId, Identity, Partition};
+use crate::integrations::{Desired, Integration, Kind, Listed, MadeBy, Removal, StackMark, Visit};
+use crate::progress::Progress;
+use crate::props::{Properties, PropertyError};
+use crate::secrets::{SecretError, SecretJson, SecretRef, SecretSource, SecretsManager};
+
+/// Why the vendor could not be reached or read.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{0}")]
+    Property(#[from] PropertyError),
+    #[error("{0}")]
+    Secret(#[from] SecretError),
+    #[error("The secret ARN {arn:?} is not usable: it must be {expected}.")]
+    SecretArn { arn: String, expected: String },
+    #[error("The environment is not usable: {0}.")]
+    Environment(String),
+    #[error("Could not build the HTTP client: {0}.")]
+    Client(String),
+    #[error("{0}")]
+    Vendor(#[from] crate::http::VendorError),
+    #[error(
+        "Registration {id} names AWS account {account:?} in partition {partition:?}, which is not an account Registrar can act for."
+    )]
+    NotAnAccount {
+        id: String,
+        account: String,
+        partition: String,
+    },
+}
+
+/// The AWS SDK's configuration from the environment (region, credentials, the SDK's own
+/// `AWS_ENDPOINT_URL*` overrides), sending through Registrar's HTTP stack, as the Lambda's does.
+pub async fn aws_config() -> Result<aws_config::SdkConfig, InventoryError> {
+    let client = crate::http::client().map_err(|e| InventoryError::Client(e.to_string()))?;
+    Ok(AwsSdk::new(client).config().await.clone())
+}
+
+/// One vendor, as a resource with these properties would reach it.
+#[derive(Clone)]
+pub struct VendorView {
+    kind: Kind,
+    props: Properties,
+    client: reqwest::Client,
+    endpoint: Option<url::Url>,
+}
+
+impl VendorView {
+    /// The vendor the properties name (`Vendor` and the vendor's own properties, checked as
+    /// the Lambda checks them). `REGISTRAR_VENDOR_ENDPOINT` redirects vendor calls as it does
+    /// for the Lambda.
+    pub fn new(props: Properties) -> Result<VendorView, InventoryError> {
+        let kind = Kind::from_properties(&props)?;
+        kind.visit(CheckSettings(&props))?;
+        let config = Config::from_env();
+        if let Some(problem) = config.problem {
+            return Err(InventoryError::Environment(problem));
+        }
+        let client = crate::http::client().map_err(|e| InventoryError::Client(e.to_string()))?;
+        Ok(VendorView {
+            kind,
+            props,
+            client,
+            endpoint: config.vendor_endpoint,
+        })
+    }
+
+    /// The vendor's name for people (`Datadog`).
+    pub fn display_name(&self) -> &'static str {
+        self.kind.display_name()
+    }
+
+    /// The vendor's name in properties and ids (`datadog`).
+    pub fn name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// Where the registrations live (the Datadog site, the Dynatrace environment).
+    pub fn location(&self) -> String {
+        self.kind.visit(Location(&self.props))
+    }
+
+    /// The managed settings a registration made with these properties has.
+    pub fn managed_settings(&self) -> BTreeMap<String, String> {
+        self.kind.visit(ManagedSettings(&self.props))
+    }
+
+    /// Vendor calls under the Lambda's retry policy, until `deadline`.
+    pub fn http(&self, deadline: Instant, progress: Progress) -> VendorHttp {
+        VendorHttp::new(
+            self.client.clone(),
+            self.kind.display_name(),
+            deadline,
+            progress,
+        )
+        .redirected_to(self.endpoint.clone())
+    }
+
+    /// The vendor's keys from the secret `arn` (after assuming `role_arn` when given), read
+    /// with the caller's AWS credentials, retried until `deadline`.
+    pub async fn read_keys(
+        &self,
+        arn: &str,
+        role_arn: Option<String>,
+        deadline: Instant,
+    ) -> Result<SecretJson, InventoryError> {
+        let secret =
+            SecretRef::parse(arn, role_arn).map_err(|expected| InventoryError::SecretArn {
+                arn: arn.to_owned(),
+                expected,
+            })?;
+        let source = SecretsManager::new(Arc::new(AwsSdk::new(self.client.clone())));
+        let text = source
+            .read(&secret, "registrar-audit", &Progress::default(), deadline)
+            .await?;
+        Ok(SecretJson::parse(arn, text, self.kind.visit(SecretShape))?)
+    }
+
+    /// Every registration at the vendor, every page.
+    pub async fn list_all(
+        &self,
+        keys: &SecretJson,
+        http: VendorHttp,
+    ) -> Result<Vec<Listed>, InventoryError> {
+        Ok(self
+            .kind
+            .visit(ListAll {
+                props: &self.props,
+                keys,
+                http,
+            })
+            .await?)
+    }
+
+    /// Deletes `registration` with the integration's own delete, as the Delete of the stack
+    /// that made it would.
+    pub async fn delete(
+        &self,
+        keys: &SecretJson,
+        http: VendorHttp,
+        registration: &Listed,
+    ) -> Result<Removal, InventoryError> {
+        let invalid = || InventoryError::NotAnAccount {
+            id: registration.id.clone(),
+            account: registration.account.clone(),
+            partition: registration.partition.clone().unwrap_or_default(),
+        };
+        let account = AccountId::parse(&registration.account).ok_or_else(invalid)?;
+        let partition = match registration.partition.as_deref() {
+            None | Some("") => Partition::Aws,
+            Some(name) => Partition::parse(name).ok_or_else(invalid)?,
+        };
+        let stack = match &registration.made_by {
+            MadeBy::Registrar(Some(mark)) => match mark.split_once('/') {
+                Some((region, stack_name)) => StackMark {
+                    region: region.to_owned(),
+                    stack_name: stack_name.to_owned(),
+                },
+                None => StackMark {
+                    region: String::new(),
+                    stack_name: mark.clone(),
+                },
+            },
+            _ => StackMark {
+                region: String::new(),
+                stack_name: String::new(),
+            },
+        };
+        let desired = Desired {
+            identity: Identity { account, partition },
+            role_name: registration.role_name.clone().unwrap_or_default(),
+            stack,
+            claims: None,
+        };
+        self.kind
+            .visit(Delete {
+                props: &self.props,
+                keys,
+                http,
+                desired,
+                id: &registration.id,
+                binding_scope: registration.binding_scope.as_deref(),
+            })
+            .await
+    }
+}
+
+struct CheckSettings<'a>(&'a Properties);
+impl Visit for CheckSettings<'_> {
+    type Output = Result<(), PropertyError>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        I::settings(self.0).map(drop)
+    }
+}
+
+/// The settings of a view whose properties were checked in [`VendorView::new`].
+fn settings<I: Integration>(props: &Properties) -> I::Settings {
+    I::settings(props).expect("checked when the view was made")
+}
+
+struct Location<'a>(&'a Properties);
+impl Visit for Location<'_> {
+    type Output = String;
+    fn visit<I: Integration>(self) -> String {
+        I::location(&settings::<I>(self.0))
+    }
+}
+
+struct ManagedSettings<'a>(&'a Properties);
+impl Visit for ManagedSettings<'_> {
+    type Output = BTreeMap<String, String>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        I::managed_settings(&settings::<I>(self.0))
+    }
+}
+
+struct SecretShape;
+impl Visit for SecretShape {
+    type Output = &'static str;
+    fn visit<I: Integration>(self) -> &'static str {
+        I::SECRET_SHAPE
+    }
+}
+
+struct ListAll<'a> {
+    props: &'a Properties,
+    keys: &'a SecretJson,
+    http: VendorHttp,
+}
+impl<'a> Visit for ListAll<'a> {
+    type Output = crate::BoxFuture<'a, Result<Vec<Listed>, crate::http::VendorError>>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        let settings = settings::<I>(self.props);
+        Box::pin(async move { I::list_all(&settings, self.keys, self.http).await })
+    }
+}
+
+struct Delete<'a> {
+    props: &'a Properties,
+    keys: &'a SecretJson,
+    http: VendorHttp,
+    desired: Desired,
+    id: &'a str,
+    binding_scope: Option<&'a str>,
+}
+impl<'a> Visit for Delete<'a> {
+    type Output = crate::BoxFuture<'a, Result<Removal, InventoryError>>;
+    fn visit<I: Integration>(self) -> Self::Output {
+        let settings = settings::<I>(self.props);
+        Box::pin(async move {
+            let integration = I::connect(settings, self.keys, self.desired, self.http)?;
+            // What the binding made goes first, as the stack's own Delete removes the binding
+            // before the registration.
+            let unbound = match self.binding_scope {
+                Some(scope) => integration.unbind(self.id, Some(scope)).await?,
+                None => Removal::AlreadyGone,
+            };
+            Ok(match integration.delete(self.id).await? {
+                Removal::AlreadyGone if unbound == Removal::AlreadyGone => Removal::AlreadyGone,
+                _ => Removal::Removed,
+            })
+        })
+    }
+}
