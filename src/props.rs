@@ -90,7 +90,7 @@ impl Properties {
     }
 
     /// A list of strings; a single string is read as a comma-separated list.
-    pub(crate) fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
+    pub fn list(&self, name: &'static str) -> Result<Option<Vec<String>>, PropertyError> {
         let invalid = |value: &Value| PropertyError::Invalid {
             name,
             value: shorten(&value.to_string()),

@@ -344,6 +344,8 @@ fn judge_account(
 fn differences(registration: &Listed, expected: &Expected) -> Vec<String> {
     let mut found = Vec::new();
     match registration.role_name.as_deref() {
+        // The StackSet names no role: its accounts register with access keys.
+        _ if expected.role_name.is_empty() => {}
         Some(role) if role == expected.role_name => {}
         Some(role) => found.push(format!(
             "role {role}, the StackSet says {}",
@@ -617,6 +619,24 @@ mod tests {
         let found = judge(account(A, "ACTIVE"), vec![], vec![ours(A)]);
         assert_eq!(verdicts(&found), [Verdict::Drift]);
         assert_eq!(found[0].detail, "no stack instance of the StackSet");
+    }
+
+    #[test]
+    fn a_stack_set_of_access_key_accounts_expects_no_role() {
+        let mut keys = ours(A);
+        keys.role_name = None;
+        let inputs = Inputs {
+            organisation: HashSet::from([A.to_owned()]),
+            accounts: vec![account(A, "ACTIVE")],
+            instances: current(),
+            registrations: vec![keys],
+            management: None,
+        };
+        let no_role = Expected {
+            role_name: String::new(),
+            ..expected()
+        };
+        assert_eq!(verdicts(&audit(&inputs, &no_role)), [Verdict::Ok]);
     }
 
     #[test]

@@ -8,7 +8,30 @@ use registrar::props::Properties;
 use serde_json::{Map, Value};
 
 /// Template parameters whose resource property has another name.
-const RENAMED: [(&str, &str); 2] = [("DatadogSite", "Site"), ("IAMRoleName", "RoleName")];
+const RENAMED: [(&str, &str); 9] = [
+    ("DatadogSite", "Site"),
+    ("IAMRoleName", "RoleName"),
+    ("DatadogAutomuteEnabled", "AutomuteEnabled"),
+    ("DatadogCollectCustomMetrics", "CollectCustomMetrics"),
+    ("DatadogCollectCloudWatchAlarms", "CollectCloudWatchAlarms"),
+    // The lists below are `CommaDelimitedList` parameters: the template passes them as lists,
+    // and only when not empty (an empty one leaves the setting unmanaged).
+    ("DatadogRegions", "Regions"),
+    ("DatadogIncludeNamespaces", "IncludeNamespaces"),
+    ("DatadogExcludeNamespaces", "ExcludeNamespaces"),
+    ("DatadogMetricTagFilters", "MetricTagFilters"),
+];
+
+/// More `CommaDelimitedList` parameters (template.yaml), with their property names.
+const LISTS: [(&str, &str); 3] = [
+    ("DatadogLogForwarderArns", "LogForwarderArns"),
+    ("DatadogLogSources", "LogSources"),
+    ("DatadogXRayServices", "XRayServices"),
+];
+
+/// The parameter that makes the template register an IAM user's access key instead of a role:
+/// the template then passes no `RoleName`, and the audit expects none.
+const AUTH_TYPE: &str = "DatadogAuthType";
 
 /// The role an empty `IAMRoleName` stands for, per vendor (template.yaml,
 /// `Mappings.DefaultRoleName`).
@@ -28,11 +51,25 @@ pub fn properties(
 ) -> Properties {
     let mut map = Map::new();
     for (name, value) in parameters {
-        let name = RENAMED
-            .iter()
-            .find(|(parameter, _)| parameter == name)
+        let list = LISTS.iter().find(|(parameter, _)| parameter == name);
+        let renamed = RENAMED.iter().find(|(parameter, _)| parameter == name);
+        let is_list = list.is_some() || renamed.is_some_and(|(p, _)| is_list_parameter(p));
+        let property = list
+            .or(renamed)
             .map_or(name.as_str(), |(_, property)| property);
-        map.insert(name.to_owned(), Value::String(value.clone()));
+        if is_list {
+            let items: Vec<Value> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect();
+            if !items.is_empty() {
+                map.insert(property.to_owned(), Value::Array(items));
+            }
+        } else {
+            map.insert(property.to_owned(), Value::String(value.clone()));
+        }
     }
     for (name, value) in overrides {
         if let Some(value) = value {
@@ -48,13 +85,30 @@ pub fn properties(
         .get("RoleName")
         .and_then(Value::as_str)
         .is_none_or(|r| r.trim().is_empty());
-    if role_is_empty {
+    let access_keys = map
+        .get(AUTH_TYPE)
+        .and_then(Value::as_str)
+        .is_some_and(|auth| auth.eq_ignore_ascii_case("access-keys"));
+    if access_keys {
+        map.remove("RoleName");
+    } else if role_is_empty {
         map.insert(
             "RoleName".to_owned(),
             Value::String(default_role(&vendor).to_owned()),
         );
     }
     Properties::new(map)
+}
+
+/// Whether a renamed parameter is a `CommaDelimitedList`.
+fn is_list_parameter(parameter: &str) -> bool {
+    matches!(
+        parameter,
+        "DatadogRegions"
+            | "DatadogIncludeNamespaces"
+            | "DatadogExcludeNamespaces"
+            | "DatadogMetricTagFilters"
+    )
 }
 
 /// A property's text, if set and not empty.
@@ -105,5 +159,42 @@ mod tests {
             &[],
         );
         assert_eq!(text(&named, "RoleName").as_deref(), Some("Mine"));
+    }
+
+    #[test]
+    fn list_parameters_become_lists_and_empty_ones_manage_nothing() {
+        let props = properties(
+            &parameters(&[
+                ("Vendor", "datadog"),
+                ("DatadogRegions", "us-east-1, eu-west-1"),
+                ("DatadogExcludeNamespaces", ""),
+                ("DatadogXRayServices", "all"),
+                ("DatadogAutomuteEnabled", "false"),
+                ("DatadogCollectCustomMetrics", ""),
+            ]),
+            &[],
+        );
+        let list = |name| props.list(name).unwrap();
+        assert_eq!(
+            list("Regions"),
+            Some(vec!["us-east-1".to_owned(), "eu-west-1".to_owned()])
+        );
+        assert_eq!(list("XRayServices"), Some(vec!["all".to_owned()]));
+        assert_eq!(list("ExcludeNamespaces"), None);
+        assert_eq!(text(&props, "AutomuteEnabled").as_deref(), Some("false"));
+        assert_eq!(text(&props, "CollectCustomMetrics"), None);
+    }
+
+    #[test]
+    fn an_access_key_stack_set_names_no_role() {
+        let props = properties(
+            &parameters(&[
+                ("Vendor", "datadog"),
+                ("DatadogAuthType", "access-keys"),
+                ("IAMRoleName", ""),
+            ]),
+            &[],
+        );
+        assert_eq!(text(&props, "RoleName"), None);
     }
 }

@@ -303,3 +303,34 @@ def test_on_a_terminal_verdicts_are_coloured_unless_no_color_and_pruning_asks_fi
     code, shown = run_on_a_terminal(["--stack-set", NAME, "--prune-orphans"], env, answer="y")
     assert f"removed: {accounts['orphan']}" in shown, shown[-2000:]
     assert len(sb.datadog.accounts()) == len(before) - 2
+
+
+def test_managed_collection_settings_drift_and_unmanaged_ones_do_not(sandbox, shim, registrar_cli):
+    """A StackSet that manages regions and excluded namespaces: a console change of the regions
+    is drift, named; a console change of a setting the StackSet leaves unmanaged is not."""
+    sb = sandbox
+    org = Organisation(sb.aws)
+    changed, untouched = org.add_accounts(2)
+    arn = sb.datadog_secret()
+    parameters = datadog_parameters(arn, DatadogRegions="eu-west-1", DatadogExcludeNamespaces="AWS/SQS,AWS/Usage",
+                                    DatadogAutomuteEnabled="")
+    stack_set = create_stack_set(sb.aws, NAME, parameters, targets=[org.root])
+    props = sb.datadog_props(arn, AccountTags=None, Regions=["eu-west-1"], ExcludeNamespaces=["AWS/SQS", "AWS/Usage"])
+    answers = onboard(sb.function(), stack_set, [changed, untouched], props, sb.catcher)
+    assert {a: inv.cfn.body_json["Status"] for a, inv in answers.items()} == dict.fromkeys(answers, "SUCCESS")
+    env = audit_env(sb.aws, sb.datadog.url, shim.url)
+    clean = run_audit(["--stack-set", NAME, "--format", "json"], env)
+    assert clean.exit_code == 0, clean.stdout + clean.stderr
+
+    patch_by_hand(sb, sb.datadog.find(changed)[0]["id"],
+                  {"aws_account_id": changed, "aws_regions": {"include_all": True}})
+    patch_by_hand(sb, sb.datadog.find(untouched)[0]["id"],
+                  {"aws_account_id": untouched, "metrics_config": {"automute_enabled": False}})
+    audit = run_audit(["--stack-set", NAME, "--format", "json"], env)
+    assert audit.exit_code == 1, audit.stdout + audit.stderr
+    lines = by_account(audit.json())
+    assert lines[untouched][0]["verdict"] == "ok", lines[untouched]
+    assert lines[changed][0]["verdict"] == "drift"
+    detail = lines[changed][0]["detail"]
+    assert 'aws_regions {"include_all":true}, the StackSet says {"include_only":["eu-west-1"]}' in detail, detail
+    assert "namespace_filters" not in detail

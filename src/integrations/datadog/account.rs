@@ -59,6 +59,19 @@ pub(crate) struct Attributes {
     /// Read by the audit only (`AWSResourcesConfig`).
     #[serde(default)]
     pub(crate) resources_config: Option<ResourcesRead>,
+    /// Read by the audit only (`AWSRegions`).
+    #[serde(default)]
+    pub(crate) aws_regions: Option<Regions>,
+    /// Read by the audit only (`AWSTracesConfig`).
+    #[serde(default)]
+    pub(crate) traces_config: Option<TracesRead>,
+}
+
+/// `AWSTracesConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct TracesRead {
+    #[serde(default)]
+    pub(crate) xray_services: Option<XRayServices>,
 }
 
 /// `logs_config` as answered.
@@ -73,6 +86,16 @@ pub(crate) struct LogsRead {
 pub(crate) struct MetricsRead {
     #[serde(default)]
     pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) automute_enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) collect_cloudwatch_alarms: Option<bool>,
+    #[serde(default)]
+    pub(crate) collect_custom_metrics: Option<bool>,
+    #[serde(default)]
+    pub(crate) namespace_filters: Option<NamespaceFilters>,
+    #[serde(default)]
+    pub(crate) tag_filters: Option<Vec<TagFilter>>,
 }
 
 /// `AWSResourcesConfig` as answered, the part the audit compares.

@@ -15,7 +15,11 @@
 //! at Datadog (`lambda_forwarder`): when the stack manages only one of them, the other keeps
 //! the value Datadog holds.
 
-use super::account::{NamespaceFilters, Regions, TagFilter, XRayServices};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::account::{Attributes, NamespaceFilters, Regions, TagFilter, XRayServices};
 use super::regions;
 use crate::identity::Partition;
 use crate::props::{Properties, PropertyError};
@@ -266,10 +270,105 @@ impl<'a> LambdaArn<'a> {
     }
 }
 
+/// The managed collection settings as the audit compares them, each under its API field's name
+/// and as JSON: what the stack manages ([`Collection::managed`]) against what an account
+/// config holds ([`held`]). Both sides go through the same models, so equal settings read
+/// equal.
+impl Collection {
+    pub(crate) fn managed(&self) -> BTreeMap<String, String> {
+        let mut settings = BTreeMap::new();
+        note(&mut settings, "aws_regions", self.regions.as_ref());
+        note(&mut settings, "namespace_filters", self.namespaces.as_ref());
+        note(&mut settings, "tag_filters", self.tag_filters.as_ref());
+        note(&mut settings, "automute_enabled", self.automute.as_ref());
+        note(&mut settings, "collect_custom_metrics", self.custom_metrics.as_ref());
+        note(&mut settings, "collect_cloudwatch_alarms", self.cloudwatch_alarms.as_ref());
+        note(&mut settings, "lambda_forwarder.lambdas", self.log_forwarders.as_ref());
+        note(&mut settings, "lambda_forwarder.sources", self.log_sources.as_ref());
+        note(&mut settings, "xray_services", self.xray_services.as_ref());
+        settings
+    }
+}
+
+/// The collection settings an account config holds, named as [`Collection::managed`] names
+/// them.
+pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
+    let mut settings = BTreeMap::new();
+    let metrics = attributes.metrics_config.as_ref();
+    let forwarder = attributes
+        .logs_config
+        .as_ref()
+        .and_then(|l| l.lambda_forwarder.as_ref());
+    note(&mut settings, "aws_regions", attributes.aws_regions.as_ref());
+    note(&mut settings, "namespace_filters", metrics.and_then(|m| m.namespace_filters.as_ref()));
+    note(&mut settings, "tag_filters", metrics.and_then(|m| m.tag_filters.as_ref()));
+    note(&mut settings, "automute_enabled", metrics.and_then(|m| m.automute_enabled.as_ref()));
+    note(
+        &mut settings,
+        "collect_custom_metrics",
+        metrics.and_then(|m| m.collect_custom_metrics.as_ref()),
+    );
+    note(
+        &mut settings,
+        "collect_cloudwatch_alarms",
+        metrics.and_then(|m| m.collect_cloudwatch_alarms.as_ref()),
+    );
+    note(&mut settings, "lambda_forwarder.lambdas", forwarder.map(|f| &f.lambdas));
+    note(&mut settings, "lambda_forwarder.sources", forwarder.map(|f| &f.sources));
+    note(
+        &mut settings,
+        "xray_services",
+        attributes
+            .traces_config
+            .as_ref()
+            .and_then(|t| t.xray_services.as_ref()),
+    );
+    settings
+}
+
+fn note<T: Serialize>(settings: &mut BTreeMap<String, String>, name: &str, value: Option<&T>) {
+    if let Some(json) = value.and_then(|v| serde_json::to_string(v).ok()) {
+        settings.insert(name.to_owned(), json);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn what_the_stack_manages_reads_equal_to_what_datadog_holds_after_it() {
+        let collection = parse(json!({
+            "Regions": ["eu-west-1"], "ExcludeNamespaces": ["AWS/SQS"],
+            "MetricTagFilters": ["AWS/EC2:env:prod"], "AutomuteEnabled": "false",
+            "LogSources": ["s3"], "XRayServices": ["all"]
+        }))
+        .unwrap();
+        let managed = collection.managed();
+        assert_eq!(managed.len(), 6, "{managed:?}");
+        // As Datadog answers it (the recorded answer's shapes, with other fields around).
+        let held_json = json!({
+            "aws_account_id": "123456789012",
+            "aws_regions": {"include_only": ["eu-west-1"]},
+            "metrics_config": {"enabled": true, "automute_enabled": false,
+                "collect_custom_metrics": false, "collect_cloudwatch_alarms": false,
+                "namespace_filters": {"exclude_only": ["AWS/SQS"]},
+                "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}]},
+            "logs_config": {"lambda_forwarder": {"lambdas": [], "sources": ["s3"]}},
+            "traces_config": {"xray_services": {"include_all": true}}
+        });
+        let attributes: Attributes = serde_json::from_value(held_json.clone()).unwrap();
+        let answered = held(&attributes);
+        for (name, want) in &managed {
+            assert_eq!(answered.get(name), Some(want), "{name}");
+        }
+        let mut changed = held_json;
+        changed["aws_regions"] = json!({"include_all": true});
+        let attributes: Attributes = serde_json::from_value(changed).unwrap();
+        assert_ne!(held(&attributes).get("aws_regions"), managed.get("aws_regions"));
+        assert!(Collection::default().managed().is_empty());
+    }
 
     fn parse(v: Value) -> Result<Collection, PropertyError> {
         Collection::parse(&Properties::new(v.as_object().unwrap().clone()))

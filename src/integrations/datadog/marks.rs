@@ -165,6 +165,7 @@ pub(crate) fn read_listed(config: &AccountConfig) -> Option<Listed> {
         super::CSPM,
         resources.and_then(|r| r.cloud_security_posture_management_collection),
     );
+    settings.extend(super::collection::held(attributes));
     let auth = attributes.auth_config.as_ref();
     Some(Listed {
         id: id.to_owned(),

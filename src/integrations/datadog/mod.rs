@@ -191,8 +191,9 @@ impl Integration for Datadog {
     }
 
     /// What the POST and PATCH bodies set ([`client`]): `metrics_config.enabled`,
-    /// `resources_config.extended_collection` and
-    /// `resources_config.cloud_security_posture_management_collection`.
+    /// `resources_config.extended_collection`,
+    /// `resources_config.cloud_security_posture_management_collection`, and the collection
+    /// settings the stack manages ([`Collection::managed`]).
     fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
         BTreeMap::from([
             (
@@ -208,6 +209,9 @@ impl Integration for Datadog {
                 settings.cloud_security_posture_management.to_string(),
             ),
         ])
+        .into_iter()
+        .chain(settings.collection.managed())
+        .collect()
     }
 }
 
