@@ -59,19 +59,13 @@ pub(crate) struct Attributes {
     /// Read by the audit only (`AWSResourcesConfig`).
     #[serde(default)]
     pub(crate) resources_config: Option<ResourcesRead>,
-    /// Read by the audit only (`AWSRegions`).
+    /// Read by the audit only (`AWSRegions`), as answered: a shape Registrar does not expect
+    /// must not make the answer unreadable to the Lambda.
     #[serde(default)]
-    pub(crate) aws_regions: Option<Regions>,
-    /// Read by the audit only (`AWSTracesConfig`).
+    pub(crate) aws_regions: Option<serde_json::Value>,
+    /// Read by the audit only (`AWSTracesConfig`), as answered.
     #[serde(default)]
-    pub(crate) traces_config: Option<TracesRead>,
-}
-
-/// `AWSTracesConfig` as answered, the part the audit compares.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct TracesRead {
-    #[serde(default)]
-    pub(crate) xray_services: Option<XRayServices>,
+    pub(crate) traces_config: Option<serde_json::Value>,
 }
 
 /// `logs_config` as answered.
@@ -92,10 +86,12 @@ pub(crate) struct MetricsRead {
     pub(crate) collect_cloudwatch_alarms: Option<bool>,
     #[serde(default)]
     pub(crate) collect_custom_metrics: Option<bool>,
+    /// As answered (see `aws_regions`).
     #[serde(default)]
-    pub(crate) namespace_filters: Option<NamespaceFilters>,
+    pub(crate) namespace_filters: Option<serde_json::Value>,
+    /// As answered (see `aws_regions`).
     #[serde(default)]
-    pub(crate) tag_filters: Option<Vec<TagFilter>>,
+    pub(crate) tag_filters: Option<serde_json::Value>,
 }
 
 /// `AWSResourcesConfig` as answered, the part the audit compares.
@@ -233,7 +229,14 @@ pub enum NamespaceFilters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagFilter {
     pub namespace: String,
+    /// `null` in the recorded answer to a create with a filter of no tags
+    /// (`create_null_tags_200`): read as none.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub tags: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `AWSLogsConfig` (`aws_logs_config.py`): `lambda_forwarder`.

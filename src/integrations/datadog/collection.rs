@@ -18,6 +18,8 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::account::{Attributes, NamespaceFilters, Regions, TagFilter, XRayServices};
 use super::regions;
@@ -291,7 +293,7 @@ impl Collection {
 }
 
 /// The collection settings an account config holds, named as [`Collection::managed`] names
-/// them.
+/// them. A value of a shape the models do not read is noted as answered (it then differs).
 pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
     let mut settings = BTreeMap::new();
     let metrics = attributes.metrics_config.as_ref();
@@ -299,9 +301,21 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
         .logs_config
         .as_ref()
         .and_then(|l| l.lambda_forwarder.as_ref());
-    note(&mut settings, "aws_regions", attributes.aws_regions.as_ref());
-    note(&mut settings, "namespace_filters", metrics.and_then(|m| m.namespace_filters.as_ref()));
-    note(&mut settings, "tag_filters", metrics.and_then(|m| m.tag_filters.as_ref()));
+    let xray = attributes
+        .traces_config
+        .as_ref()
+        .and_then(|t| t.get("xray_services"));
+    note_answered::<Regions>(&mut settings, "aws_regions", attributes.aws_regions.as_ref());
+    note_answered::<NamespaceFilters>(
+        &mut settings,
+        "namespace_filters",
+        metrics.and_then(|m| m.namespace_filters.as_ref()),
+    );
+    note_answered::<Vec<TagFilter>>(
+        &mut settings,
+        "tag_filters",
+        metrics.and_then(|m| m.tag_filters.as_ref()),
+    );
     note(&mut settings, "automute_enabled", metrics.and_then(|m| m.automute_enabled.as_ref()));
     note(
         &mut settings,
@@ -315,14 +329,7 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
     );
     note(&mut settings, "lambda_forwarder.lambdas", forwarder.map(|f| &f.lambdas));
     note(&mut settings, "lambda_forwarder.sources", forwarder.map(|f| &f.sources));
-    note(
-        &mut settings,
-        "xray_services",
-        attributes
-            .traces_config
-            .as_ref()
-            .and_then(|t| t.xray_services.as_ref()),
-    );
+    note_answered::<XRayServices>(&mut settings, "xray_services", xray);
     settings
 }
 
@@ -332,10 +339,27 @@ fn note<T: Serialize>(settings: &mut BTreeMap<String, String>, name: &str, value
     }
 }
 
+/// Notes an answered value through model `T` (so it reads as the stack's value would), or as
+/// answered when `T` cannot read it; `null` is not noted.
+fn note_answered<T: DeserializeOwned + Serialize>(
+    settings: &mut BTreeMap<String, String>,
+    name: &str,
+    value: Option<&Value>,
+) {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return;
+    };
+    let json = serde_json::from_value::<T>(value.clone())
+        .ok()
+        .and_then(|typed| serde_json::to_string(&typed).ok())
+        .unwrap_or_else(|| value.to_string());
+    settings.insert(name.to_owned(), json);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     #[test]
     fn what_the_stack_manages_reads_equal_to_what_datadog_holds_after_it() {
@@ -368,6 +392,17 @@ mod tests {
         let attributes: Attributes = serde_json::from_value(changed).unwrap();
         assert_ne!(held(&attributes).get("aws_regions"), managed.get("aws_regions"));
         assert!(Collection::default().managed().is_empty());
+
+        // The recorded answer's `"tags": null` reads as no tags; a shape no model reads is
+        // noted as answered, never an unreadable account.
+        let odd: Attributes = serde_json::from_value(json!({
+            "metrics_config": {"tag_filters": [{"namespace": "AWS/EC2", "tags": null}]},
+            "aws_regions": {"something_new": 1}
+        }))
+        .unwrap();
+        let answered = held(&odd);
+        assert_eq!(answered["tag_filters"], r#"[{"namespace":"AWS/EC2","tags":[]}]"#);
+        assert_eq!(answered["aws_regions"], r#"{"something_new":1}"#);
     }
 
     fn parse(v: Value) -> Result<Collection, PropertyError> {
