@@ -7,26 +7,56 @@ use std::collections::BTreeMap;
 use registrar::props::Properties;
 use serde_json::{Map, Value};
 
-/// Template parameters whose resource property has another name.
-const RENAMED: [(&str, &str); 9] = [
-    ("DatadogSite", "Site"),
-    ("IAMRoleName", "RoleName"),
-    ("DatadogAutomuteEnabled", "AutomuteEnabled"),
-    ("DatadogCollectCustomMetrics", "CollectCustomMetrics"),
-    ("DatadogCollectCloudWatchAlarms", "CollectCloudWatchAlarms"),
-    // The lists below are `CommaDelimitedList` parameters: the template passes them as lists,
-    // and only when not empty (an empty one leaves the setting unmanaged).
-    ("DatadogRegions", "Regions"),
-    ("DatadogIncludeNamespaces", "IncludeNamespaces"),
-    ("DatadogExcludeNamespaces", "ExcludeNamespaces"),
-    ("DatadogMetricTagFilters", "MetricTagFilters"),
-];
+/// How the template passes a parameter to the custom resource.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Passed {
+    /// Always, under the property's name.
+    Always,
+    /// A `CommaDelimitedList`, passed only when not empty (`AWS::NoValue` otherwise: the
+    /// setting is then not managed). Its comma-separated text is read by [`Properties::list`],
+    /// as the Lambda reads it.
+    WhenNotEmpty,
+}
 
-/// More `CommaDelimitedList` parameters (template.yaml), with their property names.
-const LISTS: [(&str, &str); 3] = [
-    ("DatadogLogForwarderArns", "LogForwarderArns"),
-    ("DatadogLogSources", "LogSources"),
-    ("DatadogXRayServices", "XRayServices"),
+/// Template parameters whose resource property has another name, and how each is passed
+/// (template.yaml, `VendorRegistration`); any other parameter is passed as it is.
+const RENAMED: [(&str, &str, Passed); 12] = [
+    ("DatadogSite", "Site", Passed::Always),
+    ("IAMRoleName", "RoleName", Passed::Always),
+    ("DatadogAutomuteEnabled", "AutomuteEnabled", Passed::Always),
+    (
+        "DatadogCollectCustomMetrics",
+        "CollectCustomMetrics",
+        Passed::Always,
+    ),
+    (
+        "DatadogCollectCloudWatchAlarms",
+        "CollectCloudWatchAlarms",
+        Passed::Always,
+    ),
+    ("DatadogRegions", "Regions", Passed::WhenNotEmpty),
+    (
+        "DatadogIncludeNamespaces",
+        "IncludeNamespaces",
+        Passed::WhenNotEmpty,
+    ),
+    (
+        "DatadogExcludeNamespaces",
+        "ExcludeNamespaces",
+        Passed::WhenNotEmpty,
+    ),
+    (
+        "DatadogMetricTagFilters",
+        "MetricTagFilters",
+        Passed::WhenNotEmpty,
+    ),
+    (
+        "DatadogLogForwarderArns",
+        "LogForwarderArns",
+        Passed::WhenNotEmpty,
+    ),
+    ("DatadogLogSources", "LogSources", Passed::WhenNotEmpty),
+    ("DatadogXRayServices", "XRayServices", Passed::WhenNotEmpty),
 ];
 
 /// The parameter that makes the template register an IAM user's access key instead of a role:
@@ -51,23 +81,14 @@ pub fn properties(
 ) -> Properties {
     let mut map = Map::new();
     for (name, value) in parameters {
-        let list = LISTS.iter().find(|(parameter, _)| parameter == name);
-        let renamed = RENAMED.iter().find(|(parameter, _)| parameter == name);
-        let is_list = list.is_some() || renamed.is_some_and(|(p, _)| is_list_parameter(p));
-        let property = list
-            .or(renamed)
-            .map_or(name.as_str(), |(_, property)| property);
-        if is_list {
-            let items: Vec<Value> = value
-                .split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-                .map(|item| Value::String(item.to_owned()))
-                .collect();
-            if !items.is_empty() {
-                map.insert(property.to_owned(), Value::Array(items));
-            }
-        } else {
+        let (property, passed) = RENAMED
+            .iter()
+            .find(|(parameter, _, _)| parameter == name)
+            .map_or((name.as_str(), Passed::Always), |(_, property, passed)| {
+                (*property, *passed)
+            });
+        let empty_list = value.split(',').all(|item| item.trim().is_empty());
+        if passed == Passed::Always || !empty_list {
             map.insert(property.to_owned(), Value::String(value.clone()));
         }
     }
@@ -98,17 +119,6 @@ pub fn properties(
         );
     }
     Properties::new(map)
-}
-
-/// Whether a renamed parameter is a `CommaDelimitedList`.
-fn is_list_parameter(parameter: &str) -> bool {
-    matches!(
-        parameter,
-        "DatadogRegions"
-            | "DatadogIncludeNamespaces"
-            | "DatadogExcludeNamespaces"
-            | "DatadogMetricTagFilters"
-    )
 }
 
 /// A property's text, if set and not empty.
