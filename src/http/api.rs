@@ -11,6 +11,7 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::retry::{Answer, GaveUp, VendorHttp};
 
@@ -73,6 +74,29 @@ impl VendorError {
             },
             other => other,
         }
+    }
+}
+
+/// The message of a vendor's error body: the messages `read` finds in its JSON (none empty),
+/// joined with "; "; its text (shortened) when it is not JSON; "no error details" when
+/// neither has any.
+pub(crate) fn error_body_message(body: &[u8], read: impl FnOnce(Value) -> Vec<String>) -> String {
+    let messages = match serde_json::from_slice::<Value>(body) {
+        Ok(json) => read(json),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                vec![]
+            } else {
+                vec![text.chars().take(300).collect()]
+            }
+        }
+    };
+    if messages.is_empty() {
+        "no error details".to_owned()
+    } else {
+        messages.join("; ")
     }
 }
 

@@ -13,7 +13,7 @@ mod tls;
 use std::time::Duration;
 
 pub use api::VendorError;
-pub(crate) use api::{Api, Dialect};
+pub(crate) use api::{Api, Dialect, error_body_message};
 pub(crate) use retry::Answer;
 pub use retry::{GaveUp, VendorHttp};
 

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::site::Site;
-use crate::http::Answer;
+use crate::http::{Answer, error_body_message};
 
 /// The application-key scope (Datadog permission) a call of the AWS-integration API needs.
 ///
@@ -79,48 +79,36 @@ pub(crate) fn is_auth_switch(answer: &Answer) -> bool {
 /// are JSON:API objects `{"errors": [{"status", "title", "detail"}]}` (some without `status`,
 /// e.g. 400 "Generic Error"). Both are read.
 pub(crate) fn error_message(body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        return if text.is_empty() {
-            "no error details".to_owned()
-        } else {
-            text.chars().take(300).collect()
-        };
-    };
-    let errors = json
-        .get("errors")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let messages: Vec<String> = errors
-        .iter()
-        .map(|error| match error {
-            Value::String(text) => text.clone(),
-            Value::Object(fields) => {
-                let title = fields
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let detail = fields
-                    .get("detail")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                match (title.is_empty(), detail.is_empty()) {
-                    (false, false) => format!("{title}: {detail}"),
-                    (false, true) => title.to_owned(),
-                    _ => detail.to_owned(),
+    error_body_message(body, |json| {
+        let errors = json
+            .get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        errors
+            .iter()
+            .map(|error| match error {
+                Value::String(text) => text.clone(),
+                Value::Object(fields) => {
+                    let title = fields
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let detail = fields
+                        .get("detail")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    match (title.is_empty(), detail.is_empty()) {
+                        (false, false) => format!("{title}: {detail}"),
+                        (false, true) => title.to_owned(),
+                        _ => detail.to_owned(),
+                    }
                 }
-            }
-            other => other.to_string(),
-        })
-        .filter(|m| !m.is_empty())
-        .collect();
-    if messages.is_empty() {
-        "no error details".to_owned()
-    } else {
-        messages.join("; ")
-    }
+                other => other.to_string(),
+            })
+            .filter(|m| !m.is_empty())
+            .collect()
+    })
 }
 
 #[cfg(test)]

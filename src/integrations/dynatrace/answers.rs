@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use crate::http::error_body_message;
+
 /// A value that is `T`, or anything else: one odd item must not hide the others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -79,31 +81,24 @@ struct WithError {
 /// The message of a Dynatrace error body: an `ErrorEnvelope`, a settings result list whose
 /// items carry such an `error`, or anything else (shortened).
 pub(super) fn error_message(body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        return if text.is_empty() {
-            "no error details".to_owned()
-        } else {
-            text.chars().take(300).collect()
+    error_body_message(body, |json| {
+        let items = match json {
+            Value::Array(items) => items,
+            other => vec![other],
         };
-    };
-    let items = match json {
-        Value::Array(items) => items,
-        other => vec![other],
-    };
-    let messages: Vec<String> = items
-        .into_iter()
-        .filter_map(|item| serde_json::from_value::<WithError>(item).ok())
-        .map(|item| item.error.describe())
-        .filter(|m| !m.is_empty())
-        .collect();
-    if messages.is_empty() {
-        "no error details".to_owned()
-    } else {
+        let mut messages: Vec<String> = items
+            .into_iter()
+            .filter_map(|item| serde_json::from_value::<WithError>(item).ok())
+            .map(|item| item.error.describe())
+            .filter(|m| !m.is_empty())
+            .collect();
         // The caller ends the sentence.
-        messages.join("; ").trim_end_matches('.').to_owned()
-    }
+        if let Some(last) = messages.last_mut() {
+            let ended = last.trim_end_matches('.').len();
+            last.truncate(ended);
+        }
+        messages
+    })
 }
 
 #[cfg(test)]
