@@ -23,7 +23,7 @@ from .responses import ResponseCatcher
 
 RESOURCE_TYPE = "Custom::VendorRegistration"
 LOGICAL_ID = "VendorRegistration"
-SERVICE_TIMEOUT = "360"  # as template.yaml sets it on every custom resource
+SERVICE_TIMEOUT = "360"  # as the member templates (templates/) set it on every custom resource
 
 
 def stringify(value: Any) -> Any:

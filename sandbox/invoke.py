@@ -42,7 +42,7 @@ from .function import Function, Invocation
 from .harness import Sandbox
 from .paths import bootstrap_path, in_repo, shown
 
-REGISTRATION = ("DynatraceRegistration", "Custom::VendorRegistration")  # template.yaml's names
+REGISTRATION = ("DynatraceRegistration", "Custom::VendorRegistration")  # templates/dynatrace.yaml's names
 BINDING_ONLY = ("Phase", "RegistrationId", "MonitoringConfigId")  # what a binding adds to a registration
 # The vendor's AWS account a role trusts, by vendor (datadoghq.com's and Dynatrace production's).
 PRINCIPAL = {"datadog": "464622532012", "dynatrace": "314146291599"}

@@ -1,4 +1,5 @@
-//! `template.yaml` and the Rust code must name the same vendor principals.
+//! The member templates (`templates/datadog.yaml`, `templates/dynatrace.yaml`) and the Rust code
+//! must name the same vendor principals.
 //!
 //! Datadog: the IAM role's trust policy takes Datadog's AWS account from
 //! `Mappings.DatadogPrincipalAccount` (by site, then by partition through `Mappings.PartitionKey`),
@@ -14,7 +15,8 @@
 //! evaluates the template's own expressions (condition, mapping, `Fn::Sub` of the trust policy)
 //! for the sample URLs in `tests/template/dynatrace_environment_urls.json` (which the pytest
 //! checks share) and compares, and checks that the Rules refuse the partitions the function
-//! refuses.
+//! refuses. The ingest template (`templates/dynatrace-ingest.yaml`) reads the environment the same
+//! way and refuses the same partitions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -31,8 +33,11 @@ use serde_json::{Map, Value, json};
 /// The template's marker for "Datadog has no principal for this site and partition".
 const NO_PRINCIPAL: &str = "none";
 
-fn template() -> Yaml<'static> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+/// `templates/<name>.yaml`.
+fn template(name: &str) -> Yaml<'static> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("templates")
+        .join(format!("{name}.yaml"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut docs =
@@ -40,7 +45,8 @@ fn template() -> Yaml<'static> {
     assert_eq!(
         docs.len(),
         1,
-        "template.yaml must hold exactly one YAML document"
+        "{} must hold exactly one YAML document",
+        path.display()
     );
     docs.remove(0)
 }
@@ -71,7 +77,7 @@ fn all_sites() -> BTreeSet<String> {
 
 #[test]
 fn principal_mapping_equals_the_rust_table_for_every_site_and_partition() {
-    let template = template();
+    let template = template("datadog");
     let mappings = &template["Mappings"];
     let principals = &mappings["DatadogPrincipalAccount"];
     let partition_keys = &mappings["PartitionKey"];
@@ -141,7 +147,7 @@ fn principal_mapping_equals_the_rust_table_for_every_site_and_partition() {
 
 #[test]
 fn datadog_site_parameter_offers_exactly_the_rust_sites() {
-    let template = template();
+    let template = template("datadog");
     let allowed = &template["Parameters"]["DatadogSite"]["AllowedValues"];
     let values = allowed.as_vec().unwrap_or_else(|| {
         panic!("Parameters.DatadogSite.AllowedValues: expected a list, found {allowed:?}")
@@ -167,8 +173,8 @@ fn datadog_site_parameter_offers_exactly_the_rust_sites() {
 /// The template as JSON, with CloudFormation's short tags in their long form (`!Ref X` becomes
 /// `{"Ref": "X"}`, `!GetAtt A.B` becomes `{"Fn::GetAtt": ["A", "B"]}`, `!Sub` becomes
 /// `{"Fn::Sub": ...}`), as CloudFormation reads it.
-fn template_json() -> Value {
-    to_json(&template())
+fn template_json(name: &str) -> Value {
+    to_json(&template(name))
 }
 
 fn to_json(node: &Yaml<'_>) -> Value {
@@ -438,7 +444,7 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// The EnvironmentUrl samples shared with tests/template/test_template.py.
+/// The EnvironmentUrl samples shared with tests/template/test_dynatrace.py.
 fn accepted_urls() -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/template/dynatrace_environment_urls.json");
@@ -458,7 +464,7 @@ fn accepted_urls() -> Vec<(String, String)> {
 /// The trust policy principal of the template's Dynatrace role, evaluated for one stack.
 fn dynatrace_trusted_principal(stack: &Stack<'_>) -> String {
     let role = &stack.template["Resources"]["DynatraceMonitoringRole"];
-    assert_eq!(role["Condition"], "IsDynatrace");
+    assert_eq!(role["Condition"], "IsHomeRegion");
     let statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         .as_array()
         .expect("trust statements");
@@ -468,7 +474,7 @@ fn dynatrace_trusted_principal(stack: &Stack<'_>) -> String {
 
 #[test]
 fn dynatrace_principal_mapping_equals_the_rust_constants() {
-    let template = template_json();
+    let template = template_json("dynatrace");
     assert_eq!(
         template["Mappings"]["DynatracePrincipalAccount"],
         json!({
@@ -481,7 +487,7 @@ fn dynatrace_principal_mapping_equals_the_rust_constants() {
 
 #[test]
 fn dynatrace_principal_choice_equals_the_rust_function_for_every_sample_url() {
-    let template = template_json();
+    let template = template_json("dynatrace");
     let samples = accepted_urls();
     let production = samples
         .iter()
@@ -516,11 +522,7 @@ fn dynatrace_principal_choice_equals_the_rust_function_for_every_sample_url() {
             "{url} (host {host}): the function says {in_rust}, the samples say {expected}"
         );
 
-        let stack = Stack::new(
-            &template,
-            "aws",
-            &[("Vendor", "dynatrace"), ("EnvironmentUrl", url)],
-        );
+        let stack = Stack::new(&template, "aws", &[("EnvironmentUrl", url)]);
         assert_eq!(
             stack.rule_failures(),
             Vec::<String>::new(),
@@ -554,22 +556,37 @@ fn dynatrace_principal_choice_equals_the_rust_function_for_every_sample_url() {
 
 #[test]
 fn dynatrace_partitions_refused_by_the_function_are_refused_by_the_rules() {
-    let template = template_json();
     let settings = dynatrace::Settings {
         environment_host: "abc12345.apps.dynatrace.com".into(),
         monitoring_config_id: None,
     };
+    let member = template_json("dynatrace");
+    let ingest = template_json("dynatrace-ingest");
+    let ingest_parameters = [
+        ("EnvironmentUrl", "https://abc12345.apps.dynatrace.com"),
+        ("LogIngest", "true"),
+        (
+            "IngestSecretArn",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:registrar/dynatrace-ingest-AbCdEf",
+        ),
+        (
+            "SecretKmsKeyArn",
+            "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        ),
+    ];
+    for (template, parameters) in [
+        (&member, &ingest_parameters[..1]),
+        (&ingest, &ingest_parameters[..]),
+    ] {
+        check_partitions(template, parameters, &settings);
+    }
+}
+
+fn check_partitions(template: &Value, parameters: &[(&str, &str)], settings: &dynatrace::Settings) {
     for partition in Partition::ALL {
-        let stack = Stack::new(
-            &template,
-            partition.as_str(),
-            &[
-                ("Vendor", "dynatrace"),
-                ("EnvironmentUrl", "https://abc12345.apps.dynatrace.com"),
-            ],
-        );
+        let stack = Stack::new(template, partition.as_str(), parameters);
         let failures = stack.rule_failures();
-        match Dynatrace::principal_account_id(&settings, partition) {
+        match Dynatrace::principal_account_id(settings, partition) {
             Ok(_) => assert_eq!(
                 failures,
                 Vec::<String>::new(),
@@ -586,10 +603,15 @@ fn dynatrace_partitions_refused_by_the_function_are_refused_by_the_rules() {
 }
 
 #[test]
-fn dynatrace_principal_condition_evaluates_for_datadog_stacks_too() {
-    // CloudFormation evaluates every condition, also where EnvironmentUrl is empty.
-    let template = template_json();
-    let stack = Stack::new(&template, "aws", &[]);
-    assert!(!stack.condition("DynatraceProductionEnvironment"));
-    assert_eq!(stack.rule_failures(), Vec::<String>::new());
+fn the_ingest_template_tells_production_from_non_production_as_the_function_does() {
+    // Its ingest endpoints are chosen by the same condition as the member template's principal.
+    let ingest = template_json("dynatrace-ingest");
+    for (url, expected) in accepted_urls() {
+        let stack = Stack::new(&ingest, "aws", &[("EnvironmentUrl", &url)]);
+        assert_eq!(
+            stack.condition("DynatraceProductionEnvironment"),
+            expected == PRODUCTION_PRINCIPAL,
+            "{url}: the ingest template reads the environment otherwise than the function"
+        );
+    }
 }

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-rate", type=float, default=0.05, help="share of API requests answered 5xx")
     parser.add_argument("--limit", type=int, default=300, help="requests allowed per window (organisation-wide)")
     parser.add_argument("--period", type=int, default=10, help="window length in seconds (X-RateLimit-Period)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="function timeout (template.yaml: 300)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="function timeout (templates/: 300)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-teardown", action="store_true")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 //! The actions a vendor's role must never be allowed: reading data or secrets. The permissions
 //! step drops any action of a vendor's list that covers one of them (and logs it), whatever
-//! the vendor publishes; the template test holds the vendor roles of `template.yaml` to the
-//! same list (`tests/template/data_reading_actions.json`, kept equal to [`DATA_READING_ACTIONS`]
-//! by a test).
+//! the vendor publishes; the template test holds the vendor roles of the member templates
+//! (`templates/`) to the same list (`tests/template/data_reading_actions.json`, kept equal to
+//! [`DATA_READING_ACTIONS`] by a test).
 //!
 //! An action in a policy may be a wildcard pattern (`s3:Get*`, `dynamodb:*`, `*`); it is refused
 //! when the pattern matches any action below, case-insensitively, as IAM matches actions.

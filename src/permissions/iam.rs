@@ -3,10 +3,10 @@
 //! that never leaves it without permissions.
 //!
 //! Only what the step needs, each call scoped in the template to the one role and to policies
-//! named under our prefix (`FunctionRole` in `template.yaml`): PutRolePolicy, DeleteRolePolicy,
-//! CreatePolicy, GetPolicy, GetPolicyVersion, ListPolicyVersions, CreatePolicyVersion,
-//! DeletePolicyVersion, DeletePolicy, AttachRolePolicy, DetachRolePolicy, and ListPolicies
-//! (which IAM cannot scope; it reads names only).
+//! named under our prefix (`FunctionRole` in `templates/datadog.yaml`): PutRolePolicy,
+//! DeleteRolePolicy, CreatePolicy, GetPolicy, GetPolicyVersion, ListPolicyVersions,
+//! CreatePolicyVersion, DeletePolicyVersion, DeletePolicy, AttachRolePolicy, DetachRolePolicy,
+//! and ListPolicies (which IAM cannot scope; it reads names only).
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::PolicyScopeType;

@@ -1,8 +1,9 @@
-"""Every file in events/ is an event template.yaml's custom resources would send.
+"""Every file in events/ is an event the custom resources of a member template would send: the
+template of the event's vendor (templates/<Vendor>.yaml).
 
-Each event's stack is evaluated with the test's template interpreter (test_template.Stack) for
-the parameters the event's properties imply (Vendor, SecretArn, DatadogSite, IAMRoleName, the
-flags...) and the account, region and stack name of its StackId. The resource the event names
+Each event's stack is evaluated with the test's template interpreter (cfn.Stack) for the
+parameters the event's properties imply (SecretArn, DatadogSite, IAMRoleName, the flags...) and
+the account, region and stack name of its StackId. The resource the event names
 must exist in that stack with the event's ResourceType, and its properties must be exactly the
 event's: the same names, the same values (ServiceTimeout, Phase, RoleName, AccountTags...); the
 GetAtt values are checked for their shape (ServiceToken: a Lambda function of that stack's
@@ -18,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from test_template import ROOT, Stack, load
+from cfn import MEMBER, ROOT, Stack, load
 
 EVENTS = ROOT / "events"
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
@@ -26,7 +27,6 @@ STACK_ID = re.compile(r"^arn:(?P<partition>aws[a-z-]*):cloudformation:(?P<region
                       r"stack/(?P<name>[A-Za-z][A-Za-z0-9-]*)/[0-9a-f-]{36}$")
 # Resource property -> the template parameter it carries (when the template passes a Ref).
 PARAMETER_OF = {
-    "Vendor": "Vendor",
     "SecretArn": "SecretArn",
     "SecretRoleArn": "SecretRoleArn",
     "OnConflict": "OnConflict",
@@ -52,9 +52,11 @@ PHYSICAL_ID = {
 }
 
 
-@pytest.fixture(scope="module")
-def template():
-    return load()
+TEMPLATES = {vendor: load(path) for vendor, path in MEMBER.items()}
+
+
+def template_of(event):
+    return TEMPLATES[event["ResourceProperties"]["Vendor"]]
 
 
 def event_id(path):
@@ -123,8 +125,9 @@ def check_properties(template, event, props, label):
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=event_id)
-def test_event_properties_are_the_templates(template, path):
+def test_event_properties_are_the_templates(path):
     event = json.loads(path.read_text())
+    template = template_of(event)
     check_properties(template, event, event["ResourceProperties"], "ResourceProperties")
     if event["RequestType"] == "Update":
         check_properties(template, event, event["OldResourceProperties"], "OldResourceProperties")
@@ -134,7 +137,7 @@ def test_event_properties_are_the_templates(template, path):
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=event_id)
-def test_event_is_shaped_as_cloudformation_sends_it(template, path):
+def test_event_is_shaped_as_cloudformation_sends_it(path):
     event = json.loads(path.read_text())
     assert event["RequestType"] in ("Create", "Update", "Delete")
     assert event["ServiceToken"] == event["ResourceProperties"]["ServiceToken"]
@@ -155,12 +158,15 @@ def test_request_ids_are_unique():
     assert len(ids) == len(set(ids))
 
 
-def test_every_custom_resource_of_the_template_has_events(template):
-    custom = {name for name, resource in template["Resources"].items() if resource["Type"].startswith("Custom::")}
+@pytest.mark.parametrize("vendor", sorted(MEMBER))
+def test_every_custom_resource_of_every_template_has_events(vendor):
+    custom = {name for name, resource in TEMPLATES[vendor]["Resources"].items() if resource["Type"].startswith("Custom::")}
     covered = {}
     for path in EVENT_FILES:
         event = json.loads(path.read_text())
-        covered.setdefault(event["LogicalResourceId"], set()).add(event["RequestType"])
+        if event["ResourceProperties"]["Vendor"] == vendor:
+            assert path.parent.name == vendor, f"{path}: a {vendor} event lives in events/{vendor}/"
+            covered.setdefault(event["LogicalResourceId"], set()).add(event["RequestType"])
     assert set(covered) == custom
     for name, kinds in covered.items():
         assert kinds == {"Create", "Update", "Delete"}, (name, kinds)

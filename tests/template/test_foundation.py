@@ -1,4 +1,4 @@
-"""Checks of foundation.yaml, with the interpreter of test_template.py.
+"""Checks of templates/foundation.yaml, with the interpreter of cfn.py.
 
 foundation.yaml is deployed once, in the account that keeps the vendor's keys. Its outputs are the
 member template's parameters; its key policy and secret policies must let exactly Registrar's
@@ -6,26 +6,14 @@ readers in the organisation decrypt and read, and nothing secret may leave it.
 """
 
 import fnmatch
-import json
 import re
 
 import pytest
 
-from test_template import (
-    MRK_ARN,
-    ROOT,
-    Stack,
-    as_list,
-    in_region,
-    lint,
-    load,
-    references,
-    regional,
-    specialise,
-    statements,
-)
+from cfn import (FOUNDATION, INGEST, MEMBER as MEMBER_TEMPLATES, ROOT, Stack, as_list, cfn_lint, lint_specialised, load,
+                 references, statements)
+from test_ingest import MRK_ARN, ingest_stack, regional
 
-FOUNDATION = ROOT / "foundation.yaml"
 ORG = "o-a1b2c3d4e5"
 ACCOUNT = "444455556666"  # the interpreter's AWS::AccountId
 MEMBER = "555566667777"
@@ -41,8 +29,8 @@ def foundation():
 
 
 @pytest.fixture(scope="module")
-def member():
-    return load()
+def ingest():
+    return load(INGEST)
 
 
 def deploy(foundation, vendor="dynatrace", ingest="true", regions="", region="eu-west-1", **more):
@@ -76,13 +64,17 @@ def allowed(policy, action, context):
 
 
 @pytest.mark.parametrize("vendor, ingest", [("datadog", "false"), ("dynatrace", "false"), ("dynatrace", "true")])
-def test_outputs_are_exactly_member_parameters(foundation, member, vendor, ingest):
+def test_outputs_are_exactly_member_parameters(foundation, vendor, ingest):
     stack = deploy(foundation, vendor=vendor, ingest=ingest)
+    member = load(MEMBER_TEMPLATES[vendor])
     assert stack.rule_failures() == []
     outputs = stack.outputs()
     expected = {"SecretArn", "SecretKmsKeyArn"} | ({"IngestSecretArn"} if ingest == "true" else set())
     assert set(outputs) == expected
-    assert set(outputs) <= set(member["Parameters"]), "every output is a member parameter of that name"
+    # Every output is a parameter of that name of the template that takes it.
+    assert {"SecretArn", "SecretKmsKeyArn"} <= set(member["Parameters"])
+    if ingest == "true":
+        assert {"IngestSecretArn", "SecretKmsKeyArn"} <= set(load(INGEST)["Parameters"])
     assert outputs["SecretArn"] == {"Ref": "VendorSecret"}  # a secret's Ref is its full ARN
     assert outputs["SecretKmsKeyArn"] == {"Fn::GetAtt": ["Key", "Arn"]}
     if ingest == "true":
@@ -215,7 +207,7 @@ def test_secrets_are_named_encrypted_and_kept(foundation):
         (",".join(f"r{i}-x-1".replace("r", "aa") for i in range(8)), "eu-west-1", [f"aa{i}-x-1" for i in range(8)]),
     ],
 )
-def test_ingest_secret_is_replicated_with_the_keys_replicas(foundation, member, regions, region, replicas):
+def test_ingest_secret_is_replicated_with_the_keys_replicas(foundation, ingest, regions, region, replicas):
     stack = deploy(foundation, regions=regions, region=region)
     assert stack.rule_failures() == []
     got = stack.resources()["IngestSecret"]["Properties"]["ReplicaRegions"]
@@ -224,12 +216,12 @@ def test_ingest_secret_is_replicated_with_the_keys_replicas(foundation, member, 
     for replica in got:
         # The replica of the multi-Region key in that region: the same key id.
         assert replica["KmsKeyId"] == f"arn:aws:kms:{replica['Region']}:{ACCOUNT}:key/${{Key}}"
-        # And the member stack in that region reads exactly that replica and that key.
-        # Its outputs, as the member StackSet gets them (the primary secret and key, in eu-west-1):
+        # And the ingest stack in that region reads exactly that replica and that key.
+        # Its outputs, as the ingest StackSet gets them (the primary secret and key, in eu-west-1):
         ingest_secret = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:registrar/dynatrace-ingest-AbCdEf"
         key_arn = f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
-        member_stack = in_region(replica["Region"], home=region, logs="true", IngestSecretArn=ingest_secret, SecretKmsKeyArn=key_arn)(member)
-        (policy,) = member_stack.resources()["LogDeliveryRole"]["Properties"]["Policies"]
+        ingest_in_region = ingest_stack(ingest, replica["Region"], logs="true", IngestSecretArn=ingest_secret, SecretKmsKeyArn=key_arn)
+        (policy,) = ingest_in_region.resources()["LogDeliveryRole"]["Properties"]["Policies"]
         grants = {g["Sid"]: g for g in statements(policy["PolicyDocument"])}
         assert grants["ReadIngestSecret"]["Resource"] == regional(ingest_secret, replica["Region"])
         assert grants["DecryptIngestSecret"]["Resource"] == replica["KmsKeyId"].replace("${Key}", key_id)
@@ -279,7 +271,7 @@ def test_foundation_parameter_patterns(foundation, parameter, value, accepted):
 
 
 def test_foundation_is_cfn_lint_clean_as_written_and_for_every_combination(foundation, tmp_path):
-    paths = [FOUNDATION]
+    stacks = []
     for vendor, ingest, regions in [
         ("datadog", "false", ""),
         ("dynatrace", "false", ""),
@@ -288,10 +280,9 @@ def test_foundation_is_cfn_lint_clean_as_written_and_for_every_combination(found
     ]:
         stack = deploy(foundation, vendor=vendor, ingest=ingest, regions=regions)
         assert stack.rule_failures() == []
-        path = tmp_path / f"foundation-{vendor}-{ingest}-{len(regions)}.json"
-        path.write_text(json.dumps(specialise(stack), indent=1))
-        paths.append(path)
-    assert lint(paths) == (0, "")
+        stacks.append(stack)
+    assert cfn_lint("--", FOUNDATION) == (0, "")
+    assert lint_specialised(stacks, tmp_path) == (0, "")
 
 
 def test_the_guides_commands_hold_no_secret_values():

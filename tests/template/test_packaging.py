@@ -1,16 +1,17 @@
-"""docs/deploy.md's step 1.3 turns template.yaml into packaged.yaml with one `sed` line: the
-function's `Code: .` becomes the bucket and key the zip of `make zip` was uploaded to. This runs
-that very line (taken from the guide) on template.yaml and checks what CloudFormation would get:
-the one function's code in S3, nothing else changed, and a template cfn-lint accepts."""
+"""docs/deploy.md's step 1.3 turns a member template ($TEMPLATE: templates/<vendor>.yaml) into
+packaged.yaml with one `sed` line: the function's `Code: ..` becomes the bucket and key the zip
+of `make zip` was uploaded to. This runs that very line (taken from the guide) on every member
+template and checks what CloudFormation would get: the one function's code in S3, nothing else
+changed, and a template cfn-lint accepts in every region."""
 
 import os
 import re
 import subprocess
-import sys
 
+import pytest
 from cfnlint.decode import decode
 
-from test_template import ROOT
+from cfn import MEMBER, ROOT, cfn_lint
 
 GUIDE = ROOT / "docs" / "deploy.md"
 BUCKET = "registrar-artifacts-111122223333-eu-west-1"
@@ -19,28 +20,33 @@ CODE_KEY = "registrar/0123456789abcdef/bootstrap.zip"
 
 def packaging_line():
     lines = [line for line in GUIDE.read_text().splitlines()
-             if line.startswith("sed ") and "template.yaml > packaged.yaml" in line]
+             if line.startswith("sed ") and '"$TEMPLATE" > packaged.yaml' in line]
     assert len(lines) == 1, f"docs/deploy.md should have one sed line making packaged.yaml, has {len(lines)}"
     return lines[0]
 
 
-def test_the_guides_sed_line_puts_the_zip_in_the_function_code(tmp_path):
-    (tmp_path / "template.yaml").write_text((ROOT / "template.yaml").read_text())
-    env = dict(os.environ, BUCKET=BUCKET, CODE_KEY=CODE_KEY)
+def run_sed(template, tmp_path):
+    """packaged.yaml as the guide's sed line makes it from `template`, run from a repository copy."""
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / template.name).write_text(template.read_text())
+    env = dict(os.environ, BUCKET=BUCKET, CODE_KEY=CODE_KEY, TEMPLATE=f"templates/{template.name}")
     subprocess.run(["bash", "-euo", "pipefail", "-c", packaging_line()], cwd=tmp_path, env=env, check=True, timeout=30)
-    packaged_text = (tmp_path / "packaged.yaml").read_text()
-    original_text = (ROOT / "template.yaml").read_text()
-    changed = [(a, b) for a, b in zip(original_text.splitlines(), packaged_text.splitlines()) if a != b]
-    assert len(changed) == 1 and changed[0][0].strip() == "Code: .", changed
+    return tmp_path / "packaged.yaml"
 
-    packaged, matches = decode(str(tmp_path / "packaged.yaml"))
+
+@pytest.mark.parametrize("vendor", sorted(MEMBER))
+def test_the_guides_sed_line_puts_the_zip_in_the_function_code(vendor, tmp_path):
+    packaged_path = run_sed(MEMBER[vendor], tmp_path)
+    original_text = MEMBER[vendor].read_text()
+    packaged_text = packaged_path.read_text()
+    changed = [(a, b) for a, b in zip(original_text.splitlines(), packaged_text.splitlines()) if a != b]
+    assert len(changed) == 1 and changed[0][0].strip() == "Code: ..", changed
+
+    packaged, matches = decode(str(packaged_path))
     assert not matches
     assert packaged["Resources"]["Function"]["Properties"]["Code"] == {"S3Bucket": BUCKET, "S3Key": CODE_KEY}
     assert "Transform" not in packaged
-    lint = subprocess.run(
-        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", "packaged.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert (lint.returncode, lint.stdout) == (0, ""), lint.stdout
+    assert cfn_lint("packaged.yaml", cwd=tmp_path) == (0, "")
 
 
 def test_the_guides_code_key_names_the_zip_make_zip_writes():

@@ -1,4 +1,4 @@
-"""`sam build` of template.yaml, offline: opt-in with REGISTRAR_SAM_BUILD=1.
+"""`sam build` of every member template (templates/<vendor>.yaml), offline: opt-in with REGISTRAR_SAM_BUILD=1.
 
 It needs the SAM CLI, cargo-lambda and Zig on PATH (all three from PyPI: aws-sam-cli,
 cargo-lambda, ziglang) and Rust's aarch64-unknown-linux-gnu standard library (cargo-lambda runs
@@ -10,12 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode
 
-ROOT = Path(__file__).resolve().parents[2]
+from cfn import MEMBER, ROOT
+
 ELF_MACHINE_AARCH64 = 0xB7
 
 pytestmark = pytest.mark.skipif(
@@ -23,13 +23,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_sam_build_produces_an_arm64_bootstrap_and_a_plain_template(tmp_path):
+@pytest.mark.parametrize("vendor", sorted(MEMBER))
+def test_sam_build_produces_an_arm64_bootstrap_and_a_plain_template(vendor, tmp_path):
     sam = shutil.which("sam")
     assert sam, "REGISTRAR_SAM_BUILD=1 but `sam` is not on PATH (pip install aws-sam-cli cargo-lambda ziglang)"
     build_dir = tmp_path / "build"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", SAM_CLI_BETA_RUST_CARGO_LAMBDA="1")
     result = subprocess.run(
-        [sam, "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir", str(build_dir)],
+        [sam, "build", "--template-file", str(MEMBER[vendor]), "--build-dir", str(build_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,

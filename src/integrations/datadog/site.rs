@@ -63,7 +63,7 @@ impl Site {
 ///
 /// Source: Datadog's organisation template (DataDog/cloudformation-template,
 /// `aws_organizations/main_organizations.yaml`, `Mappings.DdAccountIdBySite`) and Datadog's AWS
-/// setup guides. `template.yaml` carries the same table, and a test keeps the two equal.
+/// setup guides. `templates/datadog.yaml` carries the same table, and a test keeps the two equal.
 pub fn principal_account_id(site: Site, partition: Partition) -> Option<&'static str> {
     match (partition, site) {
         (Partition::Aws, Site::Us1 | Site::Us3 | Site::Us5 | Site::Eu1) => Some("464622532012"),

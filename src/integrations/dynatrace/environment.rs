@@ -62,8 +62,8 @@ pub fn environment_host(text: &str) -> Result<String, String> {
 /// The AWS account Dynatrace assumes roles from for an environment: the production account
 /// when the host's third label is `dynatrace`, the non-production account otherwise. This is
 /// the rule of Dynatrace's monitoring-role template (`cProductionEnvironment` in
-/// `da-aws-nested-monitoring-role.yaml`, as dtctl quotes it); `template.yaml` carries the same
-/// two accounts.
+/// `da-aws-nested-monitoring-role.yaml`, as dtctl quotes it); `templates/dynatrace.yaml` carries
+/// the same two accounts.
 pub fn principal_account_id(environment_host: &str) -> &'static str {
     match environment_host.split('.').nth(2) {
         Some("dynatrace") => PRODUCTION_PRINCIPAL,
