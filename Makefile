@@ -58,8 +58,16 @@ lint: $(VENV)/.installed
 unit:
 	cargo test --locked --workspace
 
-template: $(VENV)/.installed
-	$(VENV)/bin/pytest -q tests/template
+# The SAM CLI in a virtualenv of its own (its boto3 pins differ from moto's), for the template
+# size test's `sam build` and `sam package` routes.
+SAM_VENV := .venv-sam
+$(SAM_VENV)/.installed: tests/requirements-sam.txt
+	$(PYTHON3) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip --quiet --disable-pip-version-check install -r tests/requirements-sam.txt
+	touch $@
+
+template: $(VENV)/.installed $(SAM_VENV)/.installed
+	REGISTRAR_SAM=$(CURDIR)/$(SAM_VENV)/bin/sam $(VENV)/bin/pytest -q tests/template
 
 integration: $(VENV)/.installed build
 	$(VENV)/bin/pytest -q tests/integration
@@ -105,4 +113,4 @@ bench-audit: $(VENV)/.installed release-cli
 	$(PYTHON) -m sandbox.bench.audit $(AUDIT_ARGS)
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(SAM_VENV) target
