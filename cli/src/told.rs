@@ -1,6 +1,10 @@
 //! What the StackSet told its stacks: its parameters read as the template hands them to the
-//! custom resource (template.yaml, `VendorRegistration` / `DynatraceRegistration`), so that the
-//! audit compares the vendor with exactly what the stacks were asked to register.
+//! custom resource (`templates/<vendor>.yaml`, `VendorRegistration` / `DynatraceRegistration`),
+//! so that the audit compares the vendor with exactly what the stacks were asked to register.
+//!
+//! Each member template is one vendor's and has no `Vendor` parameter: the vendor is the one
+//! whose own parameter the StackSet has ([`VENDOR_MARKERS`]). A StackSet still on the single
+//! template of earlier releases names it in its `Vendor` parameter, which wins.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +23,7 @@ enum Passed {
 }
 
 /// Template parameters whose resource property has another name, and how each is passed
-/// (template.yaml, `VendorRegistration`); any other parameter is passed as it is.
+/// (`templates/datadog.yaml`, `VendorRegistration`); any other parameter is passed as it is.
 const RENAMED: [(&str, &str, Passed); 12] = [
     ("DatadogSite", "Site", Passed::Always),
     ("IAMRoleName", "RoleName", Passed::Always),
@@ -63,8 +67,25 @@ const RENAMED: [(&str, &str, Passed); 12] = [
 /// the template then passes no `RoleName`, and the audit expects none.
 const AUTH_TYPE: &str = "DatadogAuthType";
 
-/// The role an empty `IAMRoleName` stands for, per vendor (template.yaml,
-/// `Mappings.DefaultRoleName`).
+/// A parameter only one member template has, and the vendor whose template that is
+/// (`templates/<vendor>.yaml`): the vendor of a StackSet without a `Vendor` parameter.
+const VENDOR_MARKERS: [(&str, &str); 2] =
+    [("DatadogSite", "datadog"), ("EnvironmentUrl", "dynatrace")];
+
+/// The vendor of a StackSet of these parameters: its `Vendor` parameter (the single template of
+/// earlier releases), else the vendor whose own parameter it has. `None`: neither.
+fn vendor_of(parameters: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(vendor) = parameters.get("Vendor") {
+        return Some(vendor.clone());
+    }
+    VENDOR_MARKERS
+        .iter()
+        .find(|(marker, _)| parameters.contains_key(*marker))
+        .map(|(_, vendor)| (*vendor).to_owned())
+}
+
+/// The role an empty `IAMRoleName` stands for, per vendor (the `RoleName` of
+/// `templates/<vendor>.yaml` when `IAMRoleName` is empty).
 fn default_role(vendor: &str) -> &'static str {
     if vendor.eq_ignore_ascii_case("dynatrace") {
         "DynatraceMonitoringRole"
@@ -97,11 +118,11 @@ pub fn properties(
             map.insert((*name).to_owned(), Value::String(value.clone()));
         }
     }
-    let vendor = map
-        .get("Vendor")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    // The member templates pass their vendor as a literal `Vendor` property.
+    let vendor = vendor_of(parameters).unwrap_or_default();
+    if !vendor.is_empty() {
+        map.insert("Vendor".to_owned(), Value::String(vendor.clone()));
+    }
     let role_is_empty = map
         .get("RoleName")
         .and_then(Value::as_str)
@@ -193,6 +214,48 @@ mod tests {
         assert_eq!(list("ExcludeNamespaces"), None);
         assert_eq!(text(&props, "AutomuteEnabled").as_deref(), Some("false"));
         assert_eq!(text(&props, "CollectCustomMetrics"), None);
+    }
+
+    #[test]
+    fn a_member_templates_stack_set_is_the_vendor_whose_parameters_it_has() {
+        let datadog = properties(
+            &parameters(&[
+                ("DatadogSite", "datadoghq.eu"),
+                ("IAMRoleName", ""),
+                ("SecretArn", "arn:a"),
+            ]),
+            &[],
+        );
+        assert_eq!(text(&datadog, "Vendor").as_deref(), Some("datadog"));
+        assert_eq!(
+            text(&datadog, "RoleName").as_deref(),
+            Some("DatadogIntegrationRole")
+        );
+        let dynatrace = properties(
+            &parameters(&[
+                ("EnvironmentUrl", "https://abc12345.apps.dynatrace.com"),
+                ("IAMRoleName", ""),
+                ("MonitoringConfigId", ""),
+            ]),
+            &[],
+        );
+        assert_eq!(text(&dynatrace, "Vendor").as_deref(), Some("dynatrace"));
+        assert_eq!(
+            text(&dynatrace, "RoleName").as_deref(),
+            Some("DynatraceMonitoringRole")
+        );
+        // The single template of earlier releases: its Vendor parameter says it, although
+        // every StackSet of it has EnvironmentUrl and DatadogSite.
+        let legacy = properties(
+            &parameters(&[
+                ("Vendor", "datadog"),
+                ("EnvironmentUrl", ""),
+                ("DatadogSite", "datadoghq.com"),
+            ]),
+            &[],
+        );
+        assert_eq!(text(&legacy, "Vendor").as_deref(), Some("datadog"));
+        assert_eq!(text(&properties(&parameters(&[]), &[]), "Vendor"), None);
     }
 
     #[test]

@@ -55,13 +55,13 @@ def main() -> int:
             if args.vendor == "datadog":
                 vendor = DatadogEmulator("a" * 32, "b" * 40).start()
                 arn = aws.create_secret({"api_key": "a" * 32, "app_key": "b" * 40}, region=SECRET_ARN_REGION)
-                parameters = {"Vendor": "datadog", "SecretArn": arn, "DatadogSite": "datadoghq.com"}
+                parameters = {"SecretArn": arn, "DatadogSite": "datadoghq.com"}  # templates/datadog.yaml's
             else:
                 vendor = DynatraceEmulator("dt0s16.BENCH.TOKEN").start()
                 if args.latency_ms:
                     vendor.set_latency(args.latency_ms, args.latency_ms)
                 arn = aws.create_secret({"token": "dt0s16.BENCH.TOKEN"}, region=SECRET_ARN_REGION)
-                parameters = {"Vendor": "dynatrace", "SecretArn": arn,
+                parameters = {"SecretArn": arn,  # templates/dynatrace.yaml's
                               "EnvironmentUrl": f"https://{vendor.environment_host}"}
             create_stack_set(aws, NAME, parameters, targets=[org.root])
             for account in failed:

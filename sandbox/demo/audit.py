@@ -35,8 +35,8 @@ def _run(sb: Sandbox, shim: InstanceStatusShim) -> int:
     org = Organisation(sb.aws)
     healthy, closed, failed, hand_made, never = org.add_accounts(5)
     arn = sb.datadog_secret()
-    stack_set = create_stack_set(sb.aws, NAME, {"Vendor": "datadog", "SecretArn": arn,
-                                                "DatadogSite": "datadoghq.com", "IAMRoleName": ""},
+    stack_set = create_stack_set(sb.aws, NAME, {"SecretArn": arn, "DatadogSite": "datadoghq.com",
+                                                "IAMRoleName": ""},
                                  targets=[org.root])
     answers = onboard(sb.function(), stack_set, [healthy, closed, failed], sb.datadog_props(arn, AccountTags=None),
                       sb.catcher)

@@ -13,7 +13,7 @@ import pytest
 from sandbox.dynatrace_rollout import Member, onboard as onboard_dynatrace
 from sandbox.paths import registrar_path
 from sandbox.stackset import (InstanceStatusShim, Organisation, create_stack_set, audit_env, onboard,
-                              run_audit)
+                              run_audit, trivial_template)
 
 NAME = "registrar"
 OUTSIDE_OURS, OUTSIDE_FOREIGN = "999999999999", "888888888888"
@@ -37,8 +37,8 @@ def shim(sandbox):
 
 
 def datadog_parameters(arn: str, **more: str) -> dict[str, str]:
-    """The Registrar template's parameters, as a StackSet holds them."""
-    return {"Vendor": "datadog", "SecretArn": arn, "DatadogSite": "datadoghq.com", "IAMRoleName": "",
+    """templates/datadog.yaml's parameters, as a StackSet holds them (no Vendor: the template is Datadog's)."""
+    return {"SecretArn": arn, "DatadogSite": "datadoghq.com", "IAMRoleName": "",
             "DisableMetricCollection": "false", "DisableResourceCollection": "false",
             "CloudSecurityPostureManagement": "false", "HomeRegion": "", **more}
 
@@ -193,6 +193,31 @@ def test_an_organisation_that_is_all_ok_exits_0_and_ous_narrow_the_audit(sandbox
     assert all(b"CallAs=DELEGATED_ADMIN" in r.body for r in stack_set_calls)
 
 
+def test_a_stack_set_that_switched_from_the_single_template_audits_the_same(sandbox, shim, registrar_cli):
+    # The single template of earlier releases: Vendor, and every vendor's parameters. After the
+    # switch (docs/template.md, "Moving from template.yaml"): templates/datadog.yaml's only.
+    sb = sandbox
+    org = Organisation(sb.aws)
+    members = org.add_accounts(2)
+    arn = sb.datadog_secret()
+    legacy = {**datadog_parameters(arn), "Vendor": "datadog", "EnvironmentUrl": "", "MonitoringConfigId": "",
+              "LogIngest": "false", "EventIngest": "false", "IngestSecretArn": ""}
+    stack_set = create_stack_set(sb.aws, NAME, legacy, targets=[org.root])
+    onboard(sb.function(), stack_set, members, sb.datadog_props(arn, AccountTags=None), sb.catcher)
+    env = audit_env(sb.aws, sb.datadog.url, shim.url)
+    before = run_audit(["--stack-set", NAME, "--format", "json"], env)
+    assert before.exit_code == 0, before.stdout + before.stderr
+
+    switched = datadog_parameters(arn)
+    sb.aws.client("cloudformation").update_stack_set(
+        StackSetName=NAME, TemplateBody=trivial_template(switched),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in switched.items()])
+    after = run_audit(["--stack-set", NAME, "--format", "json"], env)
+    assert after.exit_code == before.exit_code, after.stderr
+    assert after.json()["findings"] == before.json()["findings"]
+    assert {f["verdict"] for f in after.json()["findings"] if f["account"] in members} == {"ok"}
+
+
 def test_an_audit_that_cannot_run_exits_2_and_says_what_to_do(sandbox, shim, registrar_cli):
     sb = sandbox
     Organisation(sb.aws)
@@ -219,7 +244,7 @@ def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
     ok, missing, failed, foreign, orphan, unbound = org.add_accounts(6)
     arn = sb.dynatrace_secret()
     template = sb.dynatrace.add_monitoring_config("organisation template")
-    parameters = {"Vendor": "dynatrace", "SecretArn": arn, "IAMRoleName": "",
+    parameters = {"SecretArn": arn, "IAMRoleName": "", "HomeRegion": "",
                   "EnvironmentUrl": f"https://{sb.dynatrace.environment_host}", "MonitoringConfigId": template}
     stack_set = create_stack_set(sb.aws, NAME, parameters, targets=[org.root])
     members = [Member(a, sb.stack(account=a, name=stack_set.stack_name())) for a in (ok, failed, orphan)]
