@@ -2,6 +2,7 @@
 function and its role, the custom resources' contract, the home region, and nothing of another
 vendor. A new vendor's template is checked here as soon as it is in MEMBER (cfn.py)."""
 
+import itertools
 import json
 import re
 
@@ -419,3 +420,60 @@ def test_the_data_reading_check_catches_wildcards():
     for pattern in ["s3:GetBucketTagging", "dynamodb:Describe*", "cloudwatch:Get*", "ec2:Describe*"]:
         assert data_reads([{"Effect": "Allow", "Action": [pattern], "Resource": "*"}]) == [], pattern
     assert data_reads([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}])
+
+
+# --------------------------------------------------------------------------- every combination
+
+# Per vendor, the values that decide its conditions: the stacks of every combination of them.
+DECIDING = {
+    "datadog": {
+        "partition": ["aws", "aws-cn"],
+        "HomeRegion": ["", "sa-east-1"],
+        "IAMRoleName": ["", "acme"],
+        "SecretRoleArn": ["", HUB_ROLE_ARN],
+        "SecretKmsKeyArn": ["", KMS_KEY_ARN],
+        "DatadogRegions": ["", "us-east-1"],
+        "DatadogIncludeNamespaces": ["", "AWS/EC2"],
+        "DatadogExcludeNamespaces": ["", "AWS/SQS"],
+        "DatadogMetricTagFilters": ["", "AWS/EC2:env:prod"],
+        "DatadogLogForwarderArns": ["", f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fwd"],
+        "DatadogLogSources": ["", "s3"],
+        "DatadogXRayServices": ["", "all"],
+    },
+    "dynatrace": {
+        "partition": ["aws"],
+        "HomeRegion": ["", "sa-east-1"],
+        "IAMRoleName": ["", "acme"],
+        "SecretRoleArn": ["", HUB_ROLE_ARN],
+        "SecretKmsKeyArn": ["", KMS_KEY_ARN],
+        "EnvironmentUrl": [PRODUCTION_URL, "https://abc12345.sprint.apps.dynatracelabs.com"],
+        "MonitoringConfigId": ["", "abc-def"],
+    },
+}
+
+
+def combinations(vendor):
+    names = list(DECIDING[vendor])
+    for values in itertools.product(*(DECIDING[vendor][n] for n in names)):
+        parameters = dict(zip(names, values))
+        partition = parameters.pop("partition")
+        if partition == "aws-cn":
+            parameters["DatadogAuthType"] = "access-keys"
+        yield partition, parameters
+
+
+def test_every_combination_names_only_what_it_creates(vendor, template):
+    # Every condition of the template is decided both ways by these combinations, and no stack of
+    # any of them refers to a resource it does not create (outputs, properties, DependsOn).
+    seen = {name: set() for name in template["Conditions"]}
+    stacks = 0
+    for partition, parameters in combinations(vendor):
+        stack = member_stack(vendor, template, partition=partition, **parameters)
+        if stack.rule_failures():
+            continue  # refused before anything is created
+        check_complete(stack)
+        for name in seen:
+            seen[name].add(stack.condition(name))
+        stacks += 1
+    assert stacks > 30
+    assert {name: values for name, values in seen.items() if values != {True, False}} == {}
