@@ -1,7 +1,7 @@
 # Registrar. `make` lists the targets. `make demo` runs Create → Update → Delete through the real
 # binary against the local sandbox; `make test` runs every check. Each installs what it needs on
-# first use: a .venv (from PyPI: the sandbox package in ./sandbox and the test tools) and crates
-# (from crates.io). Nothing is installed outside the repository, except by `make zip` (below).
+# first use: a .venv (from PyPI: the sandbox package in ./sandbox and the test tools), a .venv-sam
+# (the SAM CLI, for the template size test) and crates (from crates.io). Nothing is installed outside the repository, except by `make zip` (below).
 
 SHELL := /bin/bash
 PYTHON3 ?= python3
