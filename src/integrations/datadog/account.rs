@@ -5,9 +5,8 @@
 //! `src/datadog_api_client/v2/model/`: `aws_account_create_request*`,
 //! `aws_account_update_request*`, `aws_account_response*`, `aws_accounts_response`,
 //! `aws_auth_config_role`, `aws_auth_config_keys`) and the recorded answers in
-//! `tests/data/datadog/`. Only the fields Registrar uses are named: an answer's other fields
-//! are ignored, and a PATCH leaves out what it does not name (see
-//! [`super::client`]). What a registration needs from an answer (an id, an external id) is
+//! `tests/data/datadog/`. Only the fields Registrar uses are named; an Update sends back the
+//! rest of each object it touches as Datadog answered it ([`super::overlay`]). What a registration needs from an answer (an id, an external id) is
 //! checked where it is read ([`super::marks::read_registration`]).
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,19 @@ const ACCOUNT: &str = "account";
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct One {
     pub(crate) data: AccountConfig,
+}
+
+/// An answer holding one account config, its attributes as answered: every field, those
+/// Registrar has no type for too (an Update lays its body over them, [`super::overlay`]).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Held {
+    pub(crate) data: HeldData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct HeldData {
+    #[serde(default)]
+    pub(crate) attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An answer listing account configs (GET with `aws_account_id`).
@@ -47,7 +59,7 @@ pub(crate) struct Attributes {
     pub(crate) account_tags: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) auth_config: Option<AuthConfig>,
-    /// Read to keep the half of `lambda_forwarder` the stack does not manage.
+    /// Read by the audit only (`AWSLogsConfig`).
     #[serde(default)]
     pub(crate) logs_config: Option<LogsRead>,
     /// Read by the audit only (`AWSAccountResponseAttributes.aws_partition`).
@@ -72,7 +84,19 @@ pub(crate) struct Attributes {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct LogsRead {
     #[serde(default)]
-    pub(crate) lambda_forwarder: Option<LambdaForwarder>,
+    pub(crate) lambda_forwarder: Option<ForwarderRead>,
+}
+
+/// `AWSLambdaForwarderConfig` as answered, the part the audit compares.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ForwarderRead {
+    #[serde(default)]
+    pub(crate) lambdas: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) sources: Option<Vec<String>>,
+    /// As answered (see `aws_regions`).
+    #[serde(default)]
+    pub(crate) log_source_config: Option<serde_json::Value>,
 }
 
 /// `AWSMetricsConfig` as answered, the part the audit compares.
@@ -92,6 +116,9 @@ pub(crate) struct MetricsRead {
     /// As answered (see `aws_regions`).
     #[serde(default)]
     pub(crate) tag_filters: Option<serde_json::Value>,
+    /// As answered (see `aws_regions`).
+    #[serde(default)]
+    pub(crate) metric_name_filters: Option<serde_json::Value>,
 }
 
 /// `AWSResourcesConfig` as answered, the part the audit compares.
@@ -212,6 +239,37 @@ pub(crate) struct MetricsConfig {
     pub(crate) namespace_filters: Option<NamespaceFilters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tag_filters: Option<Vec<TagFilter>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) metric_name_filters: Option<Vec<MetricNameFilter>>,
+}
+
+/// `AWSMetricNameFilters` (`aws_metric_name_filters.py`): for one namespace, exactly one of
+/// `AWSMetricNameFiltersIncludeOnly` (`include_only`) or `AWSMetricNameFiltersExcludeOnly`
+/// (`exclude_only`), both with `namespace` and a list of metric-name patterns, both required.
+/// Recorded as `{"namespace": "AWS/EC2", "include_only": ["aws.ec2.network_in"]}` and
+/// `{"namespace": "AWS/RDS", "exclude_only": ["aws.rds.aurora*"]}` (DataDog/terraform-provider-datadog
+/// cassette `TestAccIntegrationAwsAccount_RoleBased`). The model states no default; an account
+/// created without it answers none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MetricNameFilter {
+    IncludeOnly {
+        namespace: String,
+        include_only: Vec<String>,
+    },
+    ExcludeOnly {
+        namespace: String,
+        exclude_only: Vec<String>,
+    },
+}
+
+impl MetricNameFilter {
+    pub(crate) fn namespace(&self) -> &str {
+        match self {
+            MetricNameFilter::IncludeOnly { namespace, .. }
+            | MetricNameFilter::ExcludeOnly { namespace, .. } => namespace,
+        }
+    }
 }
 
 /// `AWSNamespaceFilters`: `AWSNamespaceFiltersExcludeOnly` (`exclude_only`) or
@@ -246,14 +304,36 @@ pub(crate) struct LogsConfig {
 }
 
 /// `AWSLambdaForwarderConfig` (`aws_lambda_forwarder_config.py`): `lambdas` (the forwarder
-/// ARNs, default `[]`) and `sources` (the services whose logs are subscribed). Always sent
-/// whole (see [`super::client`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// ARNs, default `[]`), `sources` (the services whose logs are subscribed) and
+/// `log_source_config` (`AWSLambdaForwarderConfigLogSourceConfig`: `tag_filters`, default
+/// `[]`). Only the keys the stack manages are set; an Update sends them over what Datadog
+/// holds (see [`super::overlay`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct LambdaForwarder {
-    #[serde(default)]
-    pub(crate) lambdas: Vec<String>,
-    #[serde(default)]
-    pub(crate) sources: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lambdas: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sources: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_source_config: Option<LogSourceConfig>,
+}
+
+/// `AWSLambdaForwarderConfigLogSourceConfig` (`aws_lambda_forwarder_config_log_source_config.py`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct LogSourceConfig {
+    pub(crate) tag_filters: Vec<LogSourceTagFilter>,
+}
+
+/// `AWSLogSourceTagFilter` (`aws_log_source_tag_filter.py`): the AWS resource tags (`key:value`)
+/// whose resources' logs one log source forwards. Recorded as
+/// `{"source": "s3", "tags": ["tag1", "tag2"]}` (cassette `TestAccIntegrationAwsAccount_RoleBased`)
+/// and `{"source": "s3", "tags": ["test:test"]}` (DataDog/datadog-api-client-python cassette
+/// `test_update_an_aws_integration_returns_bad_request_response`); `tags` may be `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSourceTagFilter {
+    pub source: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub tags: Vec<String>,
 }
 
 /// `AWSTracesConfig` (`aws_traces_config.py`): `xray_services`.

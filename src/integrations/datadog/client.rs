@@ -9,9 +9,11 @@ use secrecy::SecretString;
 use super::Settings;
 use super::auth::{AccessKey, Auth};
 use super::account::{
-    AccountConfig, AuthSent, Desired as DesiredAccount, LambdaForwarder, Listed as ListedConfigs,
-    LogsConfig, MetricsConfig, One, Request, ResourcesConfig, TagsOnly, TracesConfig,
+    AccountConfig, AuthSent, Desired as DesiredAccount, Held, LambdaForwarder,
+    Listed as ListedConfigs, LogSourceConfig, LogsConfig, MetricsConfig, One, Request,
+    ResourcesConfig, TagsOnly, TracesConfig,
 };
+use super::overlay;
 use super::answers::{error_message, is_auth_switch, is_not_found, refusal_hint};
 use super::marks::{self, claim_tag, is_mark, stack_tag};
 use crate::http::{Answer, Api, Dialect, VendorHttp};
@@ -87,7 +89,7 @@ impl Datadog {
         self.has_key()?;
         let call = "POST accounts";
         let url = self.api.url(ACCOUNTS_PATH);
-        let body = self.body(LambdaForwarder::default());
+        let body = self.body();
         let answer = self.api.send(Method::POST, url, Some(&body)).await?;
         match answer.status {
             200 | 201 => self.registration(&self.api.read::<One>(&answer, call)?.data, call),
@@ -102,15 +104,12 @@ impl Datadog {
     ) -> Result<Option<Registration>, VendorError> {
         self.has_key()?;
         let call = "PATCH account";
-        let stored = match self.stored_forwarder(id).await? {
-            Some(stored) => stored,
-            None => return Ok(None),
+        let Some(held) = self.held_attributes(id).await? else {
+            return Ok(None);
         };
+        let body = self.patch_body(&held);
         let url = self.api.object_url(ACCOUNTS_PATH, id);
-        let answer = self
-            .api
-            .send(Method::PATCH, url, Some(&self.body(stored)))
-            .await?;
+        let answer = self.api.send(Method::PATCH, url, Some(&body)).await?;
         match answer.status {
             200 | 201 => Ok(Some(
                 self.registration(&self.api.read::<One>(&answer, call)?.data, call)?,
@@ -162,31 +161,35 @@ impl Datadog {
         }
     }
 
-    /// What Datadog holds for `lambda_forwarder`, when the stack manages one of its two lists
-    /// but not the other: the object is sent whole, so the unmanaged list must be sent as
-    /// Datadog holds it (one GET). Otherwise nothing is read (`Some(default)`); `None` when
-    /// the account config is gone.
-    async fn stored_forwarder(&self, id: &str) -> Result<Option<LambdaForwarder>, VendorError> {
-        let c = &self.settings.collection;
-        if c.log_forwarders.is_some() == c.log_sources.is_some() {
-            return Ok(Some(LambdaForwarder::default()));
-        }
+    /// The attributes Datadog holds for account config `id`, as answered (every field, those
+    /// Registrar has no type for too); `None` when it is gone.
+    async fn held_attributes(
+        &self,
+        id: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VendorError> {
         let url = self.api.object_url(ACCOUNTS_PATH, id);
         let answer = self.api.send(Method::GET, url, None::<&()>).await?;
         match answer.status {
-            200 => {
-                let config = self.api.read::<One>(&answer, "GET account")?.data;
-                Ok(Some(
-                    config
-                        .attributes
-                        .logs_config
-                        .and_then(|logs| logs.lambda_forwarder)
-                        .unwrap_or_default(),
-                ))
-            }
+            200 => Ok(Some(
+                self.api.read::<Held>(&answer, "GET account")?.data.attributes,
+            )),
             _ if is_not_found(&answer) => Ok(None),
             _ => Err(self.refused(&Method::GET, "GET account", &answer)),
         }
+    }
+
+    /// The PATCH body: [`Self::body`] laid over what Datadog holds ([`overlay`]), so that
+    /// settings set in Datadog's console and fields Registrar does not know survive whether the
+    /// PATCH merges or replaces the objects it is sent.
+    fn patch_body(
+        &self,
+        held: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut body = serde_json::to_value(self.body()).expect("the body serializes");
+        if let Some(serde_json::Value::Object(sent)) = body["data"].get_mut("attributes") {
+            *sent = overlay::over_held(std::mem::take(sent), held);
+        }
+        body
     }
 
     /// GETs the account config and PATCHes its tags without the claim, keeping every other tag
@@ -226,9 +229,9 @@ impl Datadog {
     /// template sends, the collection settings the stack manages (see [`super::collection`]),
     /// and the ownership mark (and, when this event takes over an unconfirmed-Create marker,
     /// the claim) in the account tags. A PATCH sends the tags whole, so it also rewrites the
-    /// marks of the previous release to this one's. `stored`: the `lambda_forwarder` Datadog
-    /// holds, whose unmanaged half is sent back as it is.
-    fn body(&self, stored: LambdaForwarder) -> Request<DesiredAccount> {
+    /// marks of the previous release to this one's; it lays this over what Datadog holds
+    /// ([`Self::patch_body`]).
+    fn body(&self) -> Request<DesiredAccount> {
         let account = self.desired.identity.account.as_str();
         let mut tags: Vec<String> = match &self.settings.account_tags {
             Some(tags) => tags.iter().filter(|t| !is_mark(t)).cloned().collect(),
@@ -239,13 +242,16 @@ impl Datadog {
             tags.push(claim_tag(request));
         }
         let c = &self.settings.collection;
-        let logs_config = (c.log_forwarders.is_some() || c.log_sources.is_some()).then(|| {
-            LogsConfig {
-                lambda_forwarder: LambdaForwarder {
-                    lambdas: c.log_forwarders.clone().unwrap_or(stored.lambdas),
-                    sources: c.log_sources.clone().unwrap_or(stored.sources),
-                },
-            }
+        let forwarder = LambdaForwarder {
+            lambdas: c.log_forwarders.clone(),
+            sources: c.log_sources.clone(),
+            log_source_config: c
+                .log_source_tag_filters
+                .clone()
+                .map(|tag_filters| LogSourceConfig { tag_filters }),
+        };
+        let logs_config = (forwarder != LambdaForwarder::default()).then_some(LogsConfig {
+            lambda_forwarder: forwarder,
         });
         Request::account(DesiredAccount {
             aws_account_id: account.to_owned(),
@@ -268,6 +274,7 @@ impl Datadog {
                 collect_custom_metrics: c.custom_metrics,
                 namespace_filters: c.namespaces.clone(),
                 tag_filters: c.tag_filters.clone(),
+                metric_name_filters: c.metric_name_filters.clone(),
             },
             logs_config,
             resources_config: ResourcesConfig {
@@ -398,7 +405,7 @@ mod tests {
     }
 
     fn sent_tags(client: &Datadog) -> Vec<String> {
-        client.body(Default::default()).data.attributes.account_tags
+        client.body().data.attributes.account_tags
     }
 
     #[tokio::test]
@@ -437,7 +444,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_body_is_the_one_datadogs_template_sends() {
-        let body = serde_json::to_value(client(None, None).body(Default::default())).unwrap();
+        let body = serde_json::to_value(client(None, None).body()).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"data": {"type": "account", "attributes": {
@@ -454,9 +461,10 @@ mod tests {
 
 #[cfg(test)]
 mod collection_tests {
-    //! The collection settings in the body: managed ones sent, unmanaged ones left out.
+    //! The collection settings in the body: managed ones sent, unmanaged ones left out; an
+    //! Update's body laid over what Datadog holds.
 
-    use super::tests_support::*;
+    use super::tests::with_collection;
     use crate::integrations::datadog::Collection;
     use crate::props::Properties;
     use serde_json::json;
@@ -471,14 +479,16 @@ mod collection_tests {
             "Regions": ["eu-west-1"],
             "IncludeNamespaces": ["AWS/EC2", "AWS/Lambda"],
             "MetricTagFilters": ["AWS/EC2:env:prod"],
+            "MetricNameFilters": ["AWS/EC2:aws.ec2.network_in", "AWS/RDS:!aws.rds.aurora*"],
             "AutomuteEnabled": "false",
             "CollectCustomMetrics": "true",
             "CollectCloudWatchAlarms": "true",
             "LogForwarderArns": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"],
             "LogSources": ["s3"],
+            "LogSourceTagFilters": ["s3:env:prod"],
             "XRayServices": "all"
         }));
-        let body = serde_json::to_value(body_of(c, Default::default())).unwrap();
+        let body = serde_json::to_value(with_collection(None, None, c).body()).unwrap();
         let a = &body["data"]["attributes"];
         assert_eq!(a["aws_regions"], json!({"include_only": ["eu-west-1"]}));
         assert_eq!(
@@ -486,45 +496,48 @@ mod collection_tests {
             json!({"enabled": true, "automute_enabled": false, "collect_cloudwatch_alarms": true,
                    "collect_custom_metrics": true,
                    "namespace_filters": {"include_only": ["AWS/EC2", "AWS/Lambda"]},
-                   "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}]})
+                   "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}],
+                   "metric_name_filters": [{"namespace": "AWS/EC2", "include_only": ["aws.ec2.network_in"]},
+                                           {"namespace": "AWS/RDS", "exclude_only": ["aws.rds.aurora*"]}]})
         );
         assert_eq!(
             a["logs_config"],
-            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"], "sources": ["s3"]}})
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"], "sources": ["s3"],
+                   "log_source_config": {"tag_filters": [{"source": "s3", "tags": ["env:prod"]}]}}})
         );
         assert_eq!(a["traces_config"], json!({"xray_services": {"include_all": true}}));
     }
 
     #[tokio::test]
-    async fn unmanaged_settings_are_left_out_and_a_half_managed_forwarder_keeps_the_other_half() {
-        let body = serde_json::to_value(body_of(Collection::default(), Default::default())).unwrap();
+    async fn unmanaged_settings_are_left_out_and_an_update_keeps_what_datadog_holds() {
+        let body = serde_json::to_value(with_collection(None, None, Collection::default()).body()).unwrap();
         let a = body["data"]["attributes"].as_object().unwrap();
         for absent in ["aws_regions", "logs_config", "traces_config"] {
             assert!(!a.contains_key(absent), "{absent}");
         }
         assert_eq!(a["metrics_config"], json!({"enabled": true}));
 
-        let stored = super::LambdaForwarder {
-            lambdas: vec!["arn:aws:lambda:eu-west-1:123456789012:function:ui".into()],
-            sources: vec!["elb".into()],
-        };
-        let body = serde_json::to_value(body_of(collection(json!({"LogSources": ["s3"]})), stored)).unwrap();
+        // An Update of a stack that manages one forwarder key: the console's keys come back.
+        let held = json!({
+            "auth_config": {"role_name": "DatadogIntegrationRole", "external_id": "e"},
+            "metrics_config": {"enabled": true, "automute_enabled": false,
+                "metric_name_filters": [{"namespace": "AWS/EC2", "include_only": ["aws.ec2.cpu*"]}]},
+            "logs_config": {"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:ui"],
+                "sources": ["elb"], "log_source_config": {"tag_filters": [{"source": "elb", "tags": ["a:b"]}]}}},
+            "resources_config": {"extended_collection": true, "cloud_security_posture_management_collection": false},
+            "traces_config": {"xray_services": {"include_all": true}}
+        });
+        let client = with_collection(None, None, collection(json!({"LogSources": ["s3"]})));
+        let body = client.patch_body(held.as_object().unwrap());
+        let a = &body["data"]["attributes"];
         assert_eq!(
-            body["data"]["attributes"]["logs_config"],
-            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:ui"], "sources": ["s3"]}})
+            a["logs_config"],
+            json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:ui"], "sources": ["s3"],
+                   "log_source_config": {"tag_filters": [{"source": "elb", "tags": ["a:b"]}]}}})
         );
-    }
-}
-
-#[cfg(test)]
-mod tests_support {
-    use super::*;
-
-    pub(super) fn body_of(
-        collection: crate::integrations::datadog::Collection,
-        stored: LambdaForwarder,
-    ) -> Request<DesiredAccount> {
-        super::tests::with_collection(None, None, collection).body(stored)
+        assert_eq!(a["metrics_config"], held["metrics_config"]);
+        assert_eq!(a["auth_config"], held["auth_config"]);
+        assert!(a.get("traces_config").is_none());
     }
 }
 

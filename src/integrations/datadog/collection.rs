@@ -1,19 +1,21 @@
 //! What Datadog collects from the account beyond the organisation template's switches:
-//! regions, metric namespace and tag filters, the metric options, log forwarding and X-Ray
-//! traces; read from the resource's properties and checked before any key is read.
+//! regions, metric namespace, tag and name filters, the metric options, log forwarding (with
+//! its per-source tag filters) and X-Ray traces; read from the resource's properties and
+//! checked before any key is read.
 //!
 //! **Who owns a setting.** The stack manages a setting exactly when its property is present.
 //! A managed setting is sent on every POST and PATCH, so an Update brings back whatever was
-//! changed in Datadog meanwhile. An unmanaged one is never sent: Datadog keeps what its UI set
-//! (a PATCH leaves out-of-body fields as they are, see [`super::client`]), and a new account
-//! gets Datadog's default. Removing a property stops managing the setting; the value stays.
+//! changed in Datadog meanwhile. An unmanaged one is kept as Datadog holds it: an Update reads
+//! the account config and sends each object it touches whole, the unmanaged keys as Datadog
+//! answered them ([`super::overlay`]), so a console edit survives whether Datadog's PATCH
+//! merges or replaces; a new account gets Datadog's default. Removing a property stops
+//! managing the setting; the value stays.
 //!
 //! Lists: `Regions` empty or `all` is every region (`include_all`); `ExcludeNamespaces` empty
-//! excludes nothing; `IncludeNamespaces` must name at least one namespace; `MetricTagFilters`
-//! empty is no filter; `XRayServices` `all` is every service, empty is none (Datadog's
-//! default); `LogForwarderArns` / `LogSources` empty is none. The two log lists are one object
-//! at Datadog (`lambda_forwarder`): when the stack manages only one of them, the other keeps
-//! the value Datadog holds.
+//! excludes nothing; `IncludeNamespaces` must name at least one namespace; `MetricTagFilters`,
+//! `MetricNameFilters` and `LogSourceTagFilters` empty are no filter; `XRayServices` `all` is
+//! every service, empty is none (Datadog's default); `LogForwarderArns` / `LogSources` empty
+//! is none. The entry formats are in [`super::filters`].
 
 use std::collections::BTreeMap;
 
@@ -21,7 +23,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::account::{Attributes, NamespaceFilters, Regions, TagFilter, XRayServices};
+use super::account::{
+    Attributes, LogSourceTagFilter, MetricNameFilter, NamespaceFilters, Regions, TagFilter,
+    XRayServices,
+};
+use super::filters::{is_name, log_source_tag_filters, metric_name_filters, tag_filters};
 use super::regions;
 use crate::identity::Partition;
 use crate::props::{Properties, PropertyError};
@@ -35,6 +41,8 @@ pub struct Collection {
     pub namespaces: Option<NamespaceFilters>,
     /// `MetricTagFilters` → `metrics_config.tag_filters`.
     pub tag_filters: Option<Vec<TagFilter>>,
+    /// `MetricNameFilters` → `metrics_config.metric_name_filters`.
+    pub metric_name_filters: Option<Vec<MetricNameFilter>>,
     /// `AutomuteEnabled` → `metrics_config.automute_enabled`.
     pub automute: Option<bool>,
     /// `CollectCustomMetrics` → `metrics_config.collect_custom_metrics`.
@@ -45,6 +53,8 @@ pub struct Collection {
     pub log_forwarders: Option<Vec<String>>,
     /// `LogSources` → `logs_config.lambda_forwarder.sources`.
     pub log_sources: Option<Vec<String>>,
+    /// `LogSourceTagFilters` → `logs_config.lambda_forwarder.log_source_config.tag_filters`.
+    pub log_source_tag_filters: Option<Vec<LogSourceTagFilter>>,
     /// `XRayServices` → `traces_config.xray_services`.
     pub xray_services: Option<XRayServices>,
 }
@@ -109,11 +119,19 @@ impl Collection {
                 .list("MetricTagFilters")?
                 .map(|entries| tag_filters(&entries))
                 .transpose()?,
+            metric_name_filters: props
+                .list("MetricNameFilters")?
+                .map(|entries| metric_name_filters(&entries))
+                .transpose()?,
             automute: optional_flag(props, "AutomuteEnabled")?,
             custom_metrics: optional_flag(props, "CollectCustomMetrics")?,
             cloudwatch_alarms: optional_flag(props, "CollectCloudWatchAlarms")?,
             log_forwarders,
             log_sources,
+            log_source_tag_filters: props
+                .list("LogSourceTagFilters")?
+                .map(|entries| log_source_tag_filters(&entries))
+                .transpose()?,
             xray_services: props.list("XRayServices")?.map(xray_of).transpose()?,
         })
     }
@@ -192,33 +210,6 @@ fn is_all(name: &'static str, list: &[String]) -> Result<bool, PropertyError> {
     Ok(has_all)
 }
 
-/// `MetricTagFilters`: `namespace:tag` entries (`AWS/EC2:env:prod`, `AWS/EC2:!region:us-east-1`),
-/// grouped by namespace in the order first named.
-fn tag_filters(entries: &[String]) -> Result<Vec<TagFilter>, PropertyError> {
-    let mut filters: Vec<TagFilter> = Vec::new();
-    for entry in entries {
-        let (namespace, tag) = entry
-            .split_once(':')
-            .map(|(n, t)| (n.trim(), t.trim()))
-            .filter(|(n, t)| is_name(n) && !t.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "MetricTagFilters",
-                    entry,
-                    "a list of <namespace>:<tag> entries such as AWS/EC2:env:production (the tag may use ?, * and a leading !)",
-                )
-            })?;
-        match filters.iter_mut().find(|f| f.namespace == namespace) {
-            Some(filter) => filter.tags.push(tag.to_owned()),
-            None => filters.push(TagFilter {
-                namespace: namespace.to_owned(),
-                tags: vec![tag.to_owned()],
-            }),
-        }
-    }
-    Ok(filters)
-}
-
 /// Every entry is a plain name (no spaces, no commas, no `:`).
 fn names(name: &'static str, list: &[String]) -> Result<(), PropertyError> {
     match list.iter().find(|item| !is_name(item)) {
@@ -231,16 +222,12 @@ fn names(name: &'static str, list: &[String]) -> Result<(), PropertyError> {
     }
 }
 
-fn is_name(text: &str) -> bool {
-    !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c == ',' || c == ':')
-}
-
 /// `"true"`, `"false"`, or absent (not managed).
 fn optional_flag(props: &Properties, name: &'static str) -> Result<Option<bool>, PropertyError> {
     props.choice(name, &[("true", Some(true)), ("false", Some(false))], None)
 }
 
-fn invalid(name: &'static str, value: &str, expected: &str) -> PropertyError {
+pub(super) fn invalid(name: &'static str, value: &str, expected: &str) -> PropertyError {
     PropertyError::Invalid {
         name,
         value: value.chars().take(120).collect(),
@@ -282,15 +269,20 @@ impl Collection {
         note(&mut settings, "aws_regions", self.regions.as_ref());
         note(&mut settings, "namespace_filters", self.namespaces.as_ref());
         note(&mut settings, "tag_filters", self.tag_filters.as_ref());
+        note(&mut settings, "metric_name_filters", self.metric_name_filters.as_ref());
         note(&mut settings, "automute_enabled", self.automute.as_ref());
         note(&mut settings, "collect_custom_metrics", self.custom_metrics.as_ref());
         note(&mut settings, "collect_cloudwatch_alarms", self.cloudwatch_alarms.as_ref());
         note(&mut settings, "lambda_forwarder.lambdas", self.log_forwarders.as_ref());
         note(&mut settings, "lambda_forwarder.sources", self.log_sources.as_ref());
+        note(&mut settings, LOG_SOURCE_TAG_FILTERS, self.log_source_tag_filters.as_ref());
         note(&mut settings, "xray_services", self.xray_services.as_ref());
         settings
     }
 }
+
+/// The audit's name of `LogSourceTagFilters`.
+const LOG_SOURCE_TAG_FILTERS: &str = "lambda_forwarder.log_source_config.tag_filters";
 
 /// The collection settings an account config holds, named as [`Collection::managed`] names
 /// them. A value of a shape the models do not read is noted as answered (it then differs).
@@ -327,8 +319,20 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
         "collect_cloudwatch_alarms",
         metrics.and_then(|m| m.collect_cloudwatch_alarms.as_ref()),
     );
-    note(&mut settings, "lambda_forwarder.lambdas", forwarder.map(|f| &f.lambdas));
-    note(&mut settings, "lambda_forwarder.sources", forwarder.map(|f| &f.sources));
+    note_answered::<Vec<MetricNameFilter>>(
+        &mut settings,
+        "metric_name_filters",
+        metrics.and_then(|m| m.metric_name_filters.as_ref()),
+    );
+    note(&mut settings, "lambda_forwarder.lambdas", forwarder.and_then(|f| f.lambdas.as_ref()));
+    note(&mut settings, "lambda_forwarder.sources", forwarder.and_then(|f| f.sources.as_ref()));
+    note_answered::<Vec<LogSourceTagFilter>>(
+        &mut settings,
+        LOG_SOURCE_TAG_FILTERS,
+        forwarder
+            .and_then(|f| f.log_source_config.as_ref())
+            .and_then(|c| c.get("tag_filters")),
+    );
     note_answered::<XRayServices>(&mut settings, "xray_services", xray);
     settings
 }
