@@ -189,6 +189,20 @@ async fn an_invalid_partition_is_refused_with_datadogs_message() {
 }
 
 #[tokio::test]
+async fn a_refusal_names_the_field_datadog_names_in_meta() {
+    // The shape recorded since 2025-08: the field and its reason in `meta`.
+    let (url, _) = replay(&["create_400_meta"]).await;
+    let error = client(&url, "123456789012").create().await.unwrap_err();
+    assert_eq!(
+        refused(error),
+        (
+            400,
+            "Bad Request: invalid value (aws_partition: invalid partition: aws-invalid)".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
 async fn an_account_registered_with_access_keys_is_found_and_is_unusable() {
     let (url, seen) = replay(&["list_200"]).await;
     let found = client(&url, "514950102505").find().await.unwrap().unwrap();
@@ -207,7 +221,8 @@ async fn an_account_registered_with_access_keys_is_found_and_is_unusable() {
 
 #[tokio::test]
 async fn a_patch_answers_the_registration_and_keeps_the_external_id() {
-    let (url, seen) = replay(&["patch_200"]).await;
+    // An Update reads the account config first (here the recorded answer of a GET).
+    let (url, seen) = replay(&["get_200", "patch_200"]).await;
     let data = &recorded("patch_200")["response"]["body"]["data"];
     let id = data["id"].as_str().unwrap();
     let updated = client(&url, "123456789012")
@@ -219,7 +234,10 @@ async fn a_patch_answers_the_registration_and_keeps_the_external_id() {
     assert_eq!(updated.external_id, "a55061deb44b4bd28f751f150cabf912");
     assert_eq!(
         *seen.lock().unwrap(),
-        [format!("PATCH /api/v2/integration/aws/accounts/{id}")]
+        [
+            format!("GET /api/v2/integration/aws/accounts/{id}"),
+            format!("PATCH /api/v2/integration/aws/accounts/{id}")
+        ]
     );
 }
 
@@ -228,7 +246,13 @@ async fn switching_between_role_and_keys_is_read_from_datadogs_refusal_and_repla
  {
     // Datadog refuses the switch in place (the recorded 400): this stack's registration is
     // deleted and the account registered again, under a new id.
-    let (url, seen) = replay(&["patch_400_switch_auth", "delete_204", "create_200"]).await;
+    let (url, seen) = replay(&[
+        "get_200",
+        "patch_400_switch_auth",
+        "delete_204",
+        "create_200",
+    ])
+    .await;
     let registration = client(&url, "123456789012")
         .update("84a5a2e9-80f6-4740-a478-c885ae8d4117")
         .await
@@ -242,19 +266,27 @@ async fn switching_between_role_and_keys_is_read_from_datadogs_refusal_and_repla
         .iter()
         .map(|r| r.split_whitespace().next().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(methods, ["PATCH", "DELETE", "POST"]);
+    assert_eq!(methods, ["GET", "PATCH", "DELETE", "POST"]);
 }
 
 #[tokio::test]
 async fn not_found_is_the_recorded_404_for_patch_and_delete() {
-    let (url, _) = replay(&["patch_404", "delete_404"]).await;
+    // Gone before the Update's GET, or between its GET and its PATCH.
+    let (url, seen) = replay(&["get_404", "get_200", "patch_404", "delete_404"]).await;
     let client = client(&url, "123456789012");
+    for _ in 0..2 {
+        assert_eq!(
+            client
+                .update("448169a8-251c-4344-abee-1c4edef39f7a")
+                .await
+                .unwrap(),
+            None
+        );
+    }
     assert_eq!(
-        client
-            .update("448169a8-251c-4344-abee-1c4edef39f7a")
-            .await
-            .unwrap(),
-        None
+        seen.lock().unwrap().len(),
+        3,
+        "no PATCH after a GET of nothing"
     );
     assert_eq!(
         client
@@ -315,7 +347,7 @@ async fn the_permission_lists_are_read_from_the_recorded_answers() {
     let lists = permission_lists::fetch(Site::Us1, true, http_to(&url)).await;
     assert_eq!(lists.source, ListSource::Vendor(Kind::Datadog));
     assert_eq!(lists.standard.len(), 104);
-    assert_eq!(lists.resource_collection.concat().len(), 652);
+    assert_eq!(lists.resource_collection.concat().len(), 649);
     assert_eq!(
         *seen.lock().unwrap(),
         [
@@ -333,7 +365,7 @@ async fn unreadable_permission_answers_fall_back_to_the_bundled_lists() {
     assert_eq!(
         lists.source,
         ListSource::Bundled {
-            taken: "2025-09-17".into()
+            taken: "2025-10-03".into()
         }
     );
     assert_eq!(lists.standard.len(), 104);

@@ -17,15 +17,18 @@ pub struct PermissionLists {
 pub enum ListSource {
     /// The vendor's endpoints answered.
     Vendor(Kind),
-    /// At least one list is the copy bundled with this release, taken on `taken`.
+    /// At least one list is the copy bundled with this release, taken on `taken` (the dates of
+    /// the bundled lists used, joined by `,` when they differ).
     Bundled { taken: String },
 }
 
 impl ListSource {
-    pub(crate) fn as_str(&self) -> &'static str {
+    /// `Data.PermissionsSource`: the vendor's name (`datadog`: its endpoints answered), or
+    /// `bundled:<date taken>`.
+    pub(crate) fn label(&self) -> String {
         match self {
-            ListSource::Vendor(vendor) => vendor.as_str(),
-            ListSource::Bundled { .. } => "bundled",
+            ListSource::Vendor(vendor) => vendor.as_str().to_owned(),
+            ListSource::Bundled { taken } => format!("bundled:{taken}"),
         }
     }
 }

@@ -205,17 +205,14 @@ pub async fn attach(
         Ok(()) => {
             tracing::info!(
                 role = %reference.role,
-                source = lists.source.as_str(),
+                source = %lists.source.label(),
                 standard = standard_count,
                 resource_collection = resource_collection_count,
                 managed_policies = managed.len(),
                 "the vendor's permissions are attached to the role"
             );
             let data = BTreeMap::from([
-                (
-                    "PermissionsSource".to_owned(),
-                    lists.source.as_str().to_owned(),
-                ),
+                ("PermissionsSource".to_owned(), lists.source.label()),
                 (
                     "StandardPermissionCount".to_owned(),
                     standard_count.to_string(),

@@ -77,7 +77,12 @@ pub(crate) fn is_auth_switch(answer: &Answer) -> bool {
 
 /// The errors of a Datadog error body. The spec says `{"errors": ["…"]}`; recorded v2 answers
 /// are JSON:API objects `{"errors": [{"status", "title", "detail"}]}` (some without `status`,
-/// e.g. 400 "Generic Error"). Both are read.
+/// e.g. 400 "Generic Error", cassette
+/// `test_aws_integration_create_account_config_returns_bad_request_response`, 2024-10). Since
+/// 2025-08 a 400 names the field in `meta`: `{"status": "400", "title": "Bad Request",
+/// "detail": "invalid value", "meta": {"aws_partition": "invalid partition: aws-invalid"}}`
+/// (cassette `test_create_an_aws_integration_returns_bad_request_response`), read as
+/// "Bad Request: invalid value (aws_partition: invalid partition: aws-invalid)". All are read.
 pub(crate) fn error_message(body: &[u8]) -> String {
     error_body_message(body, |json| {
         let errors = json
@@ -98,10 +103,14 @@ pub(crate) fn error_message(body: &[u8]) -> String {
                         .get("detail")
                         .and_then(Value::as_str)
                         .unwrap_or_default();
-                    match (title.is_empty(), detail.is_empty()) {
+                    let message = match (title.is_empty(), detail.is_empty()) {
                         (false, false) => format!("{title}: {detail}"),
                         (false, true) => title.to_owned(),
                         _ => detail.to_owned(),
+                    };
+                    match fields.get("meta").map(field_reasons) {
+                        Some(reasons) if !reasons.is_empty() => format!("{message} ({reasons})"),
+                        _ => message,
                     }
                 }
                 other => other.to_string(),
@@ -109,6 +118,22 @@ pub(crate) fn error_message(body: &[u8]) -> String {
             .filter(|m| !m.is_empty())
             .collect()
     })
+}
+
+/// `meta`'s field reasons, `field: reason` joined by `; ` (a reason that is not text is shown
+/// as JSON; a `meta` that is not an object gives none).
+fn field_reasons(meta: &Value) -> String {
+    let Some(fields) = meta.as_object() else {
+        return String::new();
+    };
+    fields
+        .iter()
+        .map(|(field, reason)| match reason.as_str() {
+            Some(text) => format!("{field}: {text}"),
+            None => format!("{field}: {reason}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -130,6 +155,14 @@ mod tests {
             "Account already exists: AWS account with provided id already exists"
         );
         assert_eq!(error_message(br#"{"errors":["Forbidden"]}"#), "Forbidden");
+        // The 2025-08 shape names the field.
+        let with_meta = br#"{"errors":[{"status":"400","title":"Bad Request","detail":"invalid value","meta":{"aws_partition":"invalid partition: aws-invalid"}}]}"#;
+        assert_eq!(
+            error_message(with_meta),
+            "Bad Request: invalid value (aws_partition: invalid partition: aws-invalid)"
+        );
+        let odd_meta = br#"{"errors":[{"title":"Bad Request","meta":"x"},{"detail":"d","meta":{"a":1}}]}"#;
+        assert_eq!(error_message(odd_meta), "Bad Request; d (a: 1)");
         assert_eq!(
             error_message(b"<html>Bad gateway</html>"),
             "<html>Bad gateway</html>"

@@ -1,19 +1,25 @@
 //! The IAM permission lists Datadog publishes for the integration role, and the copy bundled
 //! with this release for when Datadog cannot be reached.
 //!
-//! `GET https://api.<site>/api/v2/integration/aws/iam_permissions/standard` and
+//! `GET https://api.datadoghq.com/api/v2/integration/aws/iam_permissions/standard` and
 //! `.../iam_permissions/resource_collection?chunked=true` answer `data.attributes.permissions`:
 //! a list of actions, or with `chunked=true` a list of lists sized for IAM managed policies
-//! (the recorded answers are the cassettes
-//! `test_get_aws_integration_standard_iam_permissions_returns_aws_iam_permissions_object_response`
-//! and `test_get_resource_collection_iam_permissions_returns_aws_iam_permissions_object_response`
-//! of DataDog/datadog-api-client-python; the chunked form is how Datadog's organisation template
-//! reads them, DataDog/cloudformation-template `aws_organizations/attach_integration_permissions.py`).
-//! That template calls both without API or application keys, so the step reads no secret:
-//! fewer ways to fail, and the keys go to Datadog only for registrations.
+//! (the recorded answers: DataDog/terraform-provider-datadog cassettes
+//! `TestAccDatadogIntegrationAWSIAMPermissionsStandardDatasource` and
+//! `TestAccDatadogIntegrationAWSIAMPermissionsResourceCollectionDatasource`, and the official
+//! API client's `test_get_*_iam_permissions_returns_aws_iam_permissions_object_response`). Datadog's
+//! own templates ask `api.datadoghq.com` for every site, without API or application keys, with
+//! `chunked=true` for the resource-collection list (DataDog/cloudformation-template,
+//! `aws_organizations/attach_integration_permissions.py`: `STANDARD_PERMISSIONS_API_URL`,
+//! `RESOURCE_COLLECTION_PERMISSIONS_API_URL`; the `--gov` release of the same template keeps
+//! them), and so does Registrar: the lists are the same for every site, and a site's own
+//! API host is not known to serve them. The step reads no secret: fewer ways to fail, and the
+//! keys go to Datadog only for registrations.
 //!
 //! Datadog gets a short budget ([`FETCH_BUDGET`]) under the normal retry policy; when it does not
-//! answer usably, the bundled lists are used and a WARN line says so.
+//! answer usably, the bundled lists are used, a WARN line says so, and `Data.PermissionsSource`
+//! is `bundled:<date taken>`. `make refresh-permissions` rebuilds the bundle
+//! (`sandbox/datadog_permissions.py`).
 
 use std::time::Duration;
 
@@ -24,6 +30,9 @@ use super::answers;
 use super::site::Site;
 use crate::http::{Api, Dialect, VendorHttp};
 use crate::integrations::{Kind, ListSource, PermissionLists};
+
+/// Where Datadog's templates fetch the lists, for every site (see the module's doc).
+const LISTS_HOST: &str = "https://api.datadoghq.com";
 
 /// How long the step tries Datadog before it falls back to the bundled lists.
 pub(crate) const FETCH_BUDGET: Duration = Duration::from_secs(25);
@@ -44,24 +53,30 @@ struct Bundled {
     answer: serde_json::Value,
 }
 
-/// The bundled lists: (date taken, standard, resource-collection chunks).
-pub(crate) fn bundled() -> (String, Vec<String>, Vec<Vec<String>>) {
-    let read = |text: &str| {
-        let file: Bundled = serde_json::from_str(text).expect("the bundled list is dated JSON");
-        let chunks = parse(&serde_json::to_vec(&file.answer).expect("JSON serializes"))
-            .expect("the bundled list reads as Datadog's answer");
-        (file.taken, chunks)
-    };
-    let (taken, standard) = read(BUNDLED_STANDARD);
-    let (_, resource_collection) = read(BUNDLED_RESOURCE_COLLECTION);
-    (taken, standard.concat(), resource_collection)
+/// One bundled list: the day it was taken and its chunks.
+fn read_bundled(text: &str) -> (String, Vec<Vec<String>>) {
+    let file: Bundled = serde_json::from_str(text).expect("the bundled list is dated JSON");
+    let chunks = parse(&serde_json::to_vec(&file.answer).expect("JSON serializes"))
+        .expect("the bundled list reads as Datadog's answer");
+    (file.taken, chunks)
 }
 
-/// The lists for a role: Datadog's, asked of the site's API host (or the endpoint that
-/// replaces it) within [`FETCH_BUDGET`], or else the bundled ones.
-pub async fn fetch(site: Site, resource_collection: bool, http: VendorHttp) -> PermissionLists {
+/// The bundled standard list: (date taken, actions).
+pub(crate) fn bundled_standard() -> (String, Vec<String>) {
+    let (taken, chunks) = read_bundled(BUNDLED_STANDARD);
+    (taken, chunks.concat())
+}
+
+/// The bundled resource-collection list: (date taken, chunks).
+pub(crate) fn bundled_resource_collection() -> (String, Vec<Vec<String>>) {
+    read_bundled(BUNDLED_RESOURCE_COLLECTION)
+}
+
+/// The lists for a role: Datadog's, asked of `api.datadoghq.com` whatever the site (or of the
+/// endpoint that replaces it) within [`FETCH_BUDGET`], or else the bundled ones.
+pub async fn fetch(_site: Site, resource_collection: bool, http: VendorHttp) -> PermissionLists {
     let api = http.within(FETCH_BUDGET).api(
-        &site.api_base_url(),
+        LISTS_HOST,
         Dialect {
             // Datadog's organisation template asks without keys (see the module's doc).
             authorization: Vec::new(),
@@ -69,31 +84,38 @@ pub async fn fetch(site: Site, resource_collection: bool, http: VendorHttp) -> P
             error_message: answers::error_message,
         },
     );
-    let (taken, bundled_standard, bundled_resource_collection) = bundled();
-    let mut source = ListSource::Vendor(Kind::Datadog);
-    let mut fall_back = |list: &str, why: String| {
-        tracing::warn!(list, why = %why, bundled_taken = %taken, "Datadog's permission list could not be fetched; using the copy bundled with Registrar");
-        source = ListSource::Bundled {
-            taken: taken.clone(),
-        };
+    let mut taken: Vec<String> = Vec::new();
+    let mut fall_back = |list: &str, why: String, date: &str| {
+        tracing::warn!(list, why = %why, bundled_taken = %date, "Datadog's permission list could not be fetched; using the copy bundled with Registrar");
+        if !taken.iter().any(|d| d == date) {
+            taken.push(date.to_owned());
+        }
     };
     let standard = match get(&api, STANDARD_PATH).await {
         Ok(chunks) => chunks.concat(),
         Err(why) => {
-            fall_back("standard", why);
-            bundled_standard
+            let (date, list) = bundled_standard();
+            fall_back("standard", why, &date);
+            list
         }
     };
     let resource_collection = if resource_collection {
         match get(&api, RESOURCE_COLLECTION_PATH).await {
             Ok(chunks) => chunks,
             Err(why) => {
-                fall_back("resource_collection", why);
-                bundled_resource_collection
+                let (date, chunks) = bundled_resource_collection();
+                fall_back("resource_collection", why, &date);
+                chunks
             }
         }
     } else {
         Vec::new()
+    };
+    let source = match taken.is_empty() {
+        true => ListSource::Vendor(Kind::Datadog),
+        false => ListSource::Bundled {
+            taken: taken.join(","),
+        },
     };
     PermissionLists {
         standard,
@@ -189,10 +211,21 @@ mod tests {
 
     #[test]
     fn the_bundled_lists_are_dated_well_formed_and_read_no_data() {
-        let (taken, standard, resource_collection) = bundled();
-        assert_eq!(taken, "2025-09-17");
+        // The newest recordings (DataDog/terraform-provider-datadog cassettes of 2025-10-03 and
+        // 2025-10-06); the 2025-09-17 recording had three more resource-collection actions.
+        let (taken, standard) = bundled_standard();
+        assert_eq!(taken, "2025-10-03");
         assert_eq!(standard.len(), 104);
-        assert_eq!(resource_collection.concat().len(), 652);
+        let (taken, resource_collection) = bundled_resource_collection();
+        assert_eq!(taken, "2025-10-06");
+        assert_eq!(resource_collection.concat().len(), 649);
+        for dropped in [
+            "amplify:ListArtifacts",
+            "savingsplans:DescribeSavingsPlanRates",
+            "savingsplans:DescribeSavingsPlans",
+        ] {
+            assert!(!resource_collection.concat().iter().any(|a| a == dropped), "{dropped}");
+        }
         for action in standard.iter().chain(resource_collection.concat().iter()) {
             assert_eq!(deny::reads_data(action), None, "{action}");
         }
