@@ -14,23 +14,45 @@ copied, with their source path and commit, into tests/data/datadog/):
 - Accounts registered with access keys hold `auth_config: {access_key_id}`: no external ID, the
   secret key is never answered (create_keys_200, list_200); a PATCH that switches between role
   and keys is 400 "cannot switch between role and key based auth" (patch_400_switch_auth).
-- A PATCH keeps what it leaves out: top-level attributes it omits, and keys it omits inside an
-  object attribute (patch_200 omits `aws_regions` and `metrics_config.namespace_filters`, sends
-  `traces_config: {}`, and the answer still has all three).
+- A PATCH keeps the top-level attributes it leaves out (both recordings below). What it does
+  with the keys it leaves out inside an object it sends is recorded per field, not as one rule,
+  and `set_patch_semantics` picks one of three:
+  - `"recorded"` (the default): what the recordings show. An object attribute is merged one level
+    deep: keys it leaves out are kept (patch_200, the official client's recording of 2024-10-28,
+    leaves `metrics_config.namespace_filters` out and sends `traces_config: {}`; the answer keeps
+    `namespace_filters: {include_only: [AWS/EC2]}` and `xray_services: {include_only:
+    [AWS/AppSync]}`), a key it sends is replaced whole (lambda_forwarder included), except that a
+    `metrics_config` sent without `metric_name_filters` drops them (tf_role_based, the Terraform
+    provider's recording of 2025-08-22: PATCH #2 leaves them out and the answer has none).
+  - `"merge"`: every object sent is merged key by key at every depth (a value of one of several
+    shapes, such as `aws_regions`, is replaced whole).
+  - `"replace"`: every object attribute sent replaces the one held, whole.
+  In all three, `auth_config: {role_name}` keeps the generated `external_id` (patch_200).
+- Every request body and every 2xx answer is checked against Datadog's OpenAPI description
+  (sandbox/datadog_openapi.py): a request the spec refuses (a missing required property such as
+  `aws_partition`, a wrong type, a value of no allowed shape) answers 400 in the shape Datadog
+  answers since 2025-08 (create_400_meta: `meta` names the field); a property the spec does not
+  define is noted (`spec_violations`) and fails the integration tests, as does an answer of the
+  emulator that breaks the spec.
 - `GET /api/v2/integration/aws/iam_permissions/standard` and `.../resource_collection` answer
-  `data.attributes.permissions` (iam_permissions_standard, iam_permissions_resource_collection)
-  without API keys: Datadog's own organisation template calls them with none
-  (DataDog/cloudformation-template, aws_organizations/attach_integration_permissions.py).
-  With `?chunked=true` (as that template asks) the list comes as a list of lists, one per IAM
-  managed policy; the chunk boundaries are not recorded, so the emulator cuts chunks that fit
-  IAM's 6,144-character limit, and the client must not rely on where they fall.
+  `data.attributes.permissions` (iam_permissions_standard, iam_permissions_resource_collection:
+  the Terraform provider's recordings of 2025-10-03 and 2025-10-06) without API keys: Datadog's
+  own organisation template calls them with none (DataDog/cloudformation-template,
+  aws_organizations/attach_integration_permissions.py). That template asks `?chunked=true`; the
+  spec defines no such parameter and no recording shows a chunked answer, so the list is
+  answered flat unless `set_chunk_boundaries(True)`, which cuts it into lists that fit IAM's
+  6,144-character policy limit (boundaries of the emulator's own choosing).
 - Auth with `DD-API-KEY` + `DD-APPLICATION-KEY`, else 403 `{"errors":["Forbidden"]}`.
-- An organisation-wide, calendar-aligned fixed-window rate limit (off unless
-  `set_rate_limit`) with the documented `X-RateLimit-*` headers on every API answer.
+- An organisation-wide, calendar-aligned fixed-window rate limit (off unless `set_rate_limit`)
+  with the documented `X-RateLimit-*` headers (<https://docs.datadoghq.com/api/latest/rate-limits/>)
+  on every API answer while it is on; their values are the test's limit, no recording shows
+  Datadog's own, so with the limit off no such header is sent.
 
 Unrecorded behaviour sits behind switches that are off by default: `set_not_found_style("400")`
 answers "not found" as a 400 "... does not exist", a v1-era variant that Datadog's own
-CloudFormation resource provider tolerates but no v2 recording shows.
+CloudFormation resource provider tolerates but no v2 recording shows; `set_patch_bad_id_400(True)`
+answers a PATCH of an id that is not a UUID as GET and DELETE are recorded to (400 "Invalid
+Parameter"), while by default it is an id Datadog does not hold (404, as recorded for PATCH).
 
 Test control (plain Python methods, since the tests run in-process, plus a small
 HTTP control API under `/_sandbox/` for the demo and manual poking):
@@ -55,7 +77,22 @@ from typing import Any
 
 from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
 from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
+from .datadog_openapi import DatadogSpec, Violation
 from .paths import DATADOG_RECORDINGS
+
+PATCH_SEMANTICS = ("recorded", "merge", "replace")
+# Values of one of several shapes (`oneOf` in the spec): merged, `{include_all}` over
+# `{include_only}` would hold both, so they are replaced whole whatever the semantics.
+ONE_OF_PATHS = {("aws_regions",), ("metrics_config", "namespace_filters"), ("traces_config", "xray_services")}
+_SPEC: DatadogSpec | None = None
+
+
+def spec() -> DatadogSpec:
+    """Datadog's OpenAPI description (loaded once)."""
+    global _SPEC
+    if _SPEC is None:
+        _SPEC = DatadogSpec()
+    return _SPEC
 
 ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
 IAM_PERMISSIONS_PATH = "/api/v2/integration/aws/iam_permissions"
@@ -65,21 +102,10 @@ NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 JSONAPI = "application/vnd.api+json"
 RATE_LIMIT_NAME = "integration_aws_accounts"
-# When the limiter is off the headers are still sent (Datadog always sends them),
-# with a nominal limit so large that a well-behaved client never throttles itself.
-NOMINAL_LIMIT, NOMINAL_PERIOD = 100_000, 60
+DEFAULT_PERIOD = 10
 
-# Attributes that are one of several shapes (`{include_all}` or `{include_only}`): a new value
-# replaces the old one whole (create_409's first POST sends `aws_regions: {include_only}` and
-# the answer has no `include_all`). Nested ones (`namespace_filters`, `xray_services`) are
-# replaced whole by the one-level merge anyway.
-ONE_OF_ATTRIBUTES = {"aws_regions"}
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-_BOOL_FIELDS = {
-    "metrics_config": ("enabled", "automute_enabled", "collect_cloudwatch_alarms", "collect_custom_metrics"),
-    "resources_config": ("cloud_security_posture_management_collection", "extended_collection"),
-}
 
 
 def _now_iso() -> str:
@@ -180,7 +206,11 @@ class DatadogEmulator(ServedApp, VendorFaults):
             self.counters = Counters()
             self._error_rate = 0.0
             self._limit: int | None = None
-            self._period = NOMINAL_PERIOD
+            self._period = DEFAULT_PERIOD
+            self._patch_semantics = "recorded"
+            self._patch_bad_id_400 = False
+            self._chunk_boundaries = False
+            self.spec_violations: list[Violation] = []
             self._window: tuple[int, int] = (-1, 0)  # (window index, requests counted)
             self._permissions = {kind: recorded_permissions(kind) for kind in ("standard", "resource_collection")}
 
@@ -203,12 +233,35 @@ class DatadogEmulator(ServedApp, VendorFaults):
             raise ValueError("not_found_style must be '404' or '400'")
         self._not_found_style = style
 
-    def set_rate_limit(self, limit: int | None, period_s: int = 10) -> None:
-        """Organisation-wide limit of `limit` API requests per calendar-aligned `period_s` window."""
+    def set_rate_limit(self, limit: int | None, period_s: int = DEFAULT_PERIOD) -> None:
+        """Organisation-wide limit of `limit` API requests per calendar-aligned `period_s` window
+        (None: off, and no `X-RateLimit-*` headers)."""
         with self._lock:
             self._limit = limit
-            self._period = period_s if limit is not None else NOMINAL_PERIOD
+            self._period = period_s
             self._window = (-1, 0)
+
+    def set_patch_semantics(self, semantics: str) -> None:
+        """What a PATCH does with the keys it leaves out of an object it sends: "recorded" (the
+        default), "merge" or "replace" (see the module's doc)."""
+        if semantics not in PATCH_SEMANTICS:
+            raise ValueError(f"patch semantics must be one of {PATCH_SEMANTICS}")
+        with self._lock:
+            self._patch_semantics = semantics
+
+    def set_patch_bad_id_400(self, on: bool) -> None:
+        """Unrecorded: answer a PATCH of a non-UUID id with the 400 recorded for GET and DELETE."""
+        self._patch_bad_id_400 = on
+
+    def set_chunk_boundaries(self, on: bool) -> None:
+        """Unrecorded: answer `?chunked=true` with the list cut into policy-sized lists."""
+        self._chunk_boundaries = on
+
+    def take_spec_violations(self) -> list[Violation]:
+        """The OpenAPI violations noted so far, forgotten (a test that provokes one on purpose)."""
+        with self._lock:
+            taken, self.spec_violations = self.spec_violations, []
+            return taken
 
     def set_error_rate(self, rate: float, seed: int | None = None) -> None:
         """Answer this fraction of API requests with a random 5xx (load tests); `seed` for repeatability."""
@@ -277,7 +330,11 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return injected
         if request.path.startswith(IAM_PERMISSIONS_PATH + "/"):
             # Public lists: no keys, not the organisation's rate limit (see the module doc).
-            return self._finish(entry, self._iam_permissions(request))
+            reply = self._iam_permissions(request)
+            if not (self._chunk_boundaries and request.query.get("chunked", ["false"])[0] == "true"):
+                with self._lock:
+                    self._check_answer(request, reply)  # a chunked answer is not in the spec
+            return self._finish(entry, reply)
         if request.header("DD-API-KEY") != self.api_key or request.header("DD-APPLICATION-KEY") != self.app_key:
             self.counters.forbidden += 1
             return self._finish(entry, Reply.json(403, {"errors": ["Forbidden"]}))
@@ -286,7 +343,8 @@ class DatadogEmulator(ServedApp, VendorFaults):
             if limited:
                 self.counters.rate_limited += 1
                 return self._finish(entry, Reply.json(429, {"errors": ["Rate limit exceeded"]}, headers=rl_headers))
-            reply = self._route(request)
+            reply = self._refused_by_spec(request) or self._route(request)
+            self._check_answer(request, reply)
         reply.headers.update(rl_headers)
         self._finish(entry, reply)
         if step is not None and step.get("drop_response"):
@@ -294,6 +352,31 @@ class DatadogEmulator(ServedApp, VendorFaults):
         if step is not None and step.get("garble_response"):
             return self._malformed()
         return reply
+
+    def _refused_by_spec(self, request: Request) -> Reply | None:
+        """Checks the body against the operation's schema: notes every violation, and answers
+        400 (the shape of create_400_meta, naming the field) for one the spec refuses."""
+        if spec().operation(request.method, request.path) is None:
+            return None
+        try:
+            body = request.json() if request.body else None
+        except (ValueError, UnicodeDecodeError):
+            return Reply.json(400, _jsonapi_error(400, "Bad Request", "request body is not valid JSON"), JSONAPI)
+        violations = spec().check_request(request.method, request.path, body)
+        self.spec_violations.extend(violations)
+        refused = [v for v in violations if not v.unknown_field]
+        if not refused:
+            return None
+        meta = {field_of(v): reason_of(v, body) for v in refused}
+        return Reply.json(400, {"errors": [{"status": "400", "title": "Bad Request", "detail": "invalid value",
+                                            "meta": meta}]}, JSONAPI)
+
+    def _check_answer(self, request: Request, reply: Reply) -> None:
+        try:
+            body = json.loads(reply.body) if reply.body else None
+        except ValueError:
+            body = reply.body
+        self.spec_violations.extend(spec().check_answer(request.method, request.path, reply.status, body))
 
     def _random_error(self, status: int) -> Reply:
         message = "Internal Server Error" if status == 500 else "Service Unavailable"
@@ -322,11 +405,13 @@ class DatadogEmulator(ServedApp, VendorFaults):
         period = self._period
         index = int(now // period)
         reset = max(1, int(period - (now % period) + 0.999))  # whole seconds until the window ends
-        limit = self._limit if self._limit is not None else NOMINAL_LIMIT
+        if self._limit is None:
+            return False, {}
+        limit = self._limit
         win_index, count = self._window
         if win_index != index:
             count = 0
-        limited = self._limit is not None and count >= self._limit
+        limited = count >= limit
         if not limited:
             count += 1
         self._window = (index, count)
@@ -349,7 +434,8 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return Reply.json(405, {"errors": ["Method Not Allowed"]})
         if path.startswith(ACCOUNTS_PATH + "/") and path.count("/") == ACCOUNTS_PATH.count("/") + 1:
             config_id = path.rsplit("/", 1)[1]
-            if method in ("GET", "PATCH", "DELETE") and not is_uuid(config_id):
+            bad_id_400 = ("GET", "DELETE", "PATCH") if self._patch_bad_id_400 else ("GET", "DELETE")
+            if method in bad_id_400 and not is_uuid(config_id):
                 # Recorded for GET and DELETE (get_400_not_a_uuid, delete_400_not_a_uuid).
                 return Reply.json(400, recorded_body("get_400_not_a_uuid"), JSONAPI)
             if method == "GET":
@@ -369,7 +455,7 @@ class DatadogEmulator(ServedApp, VendorFaults):
         if request.method != "GET" or kind not in ("standard", "resource_collection"):
             return Reply.json(404, {"errors": ["Not Found"]})
         permissions: list = self.permissions(kind)
-        if request.query.get("chunked", ["false"])[0] == "true":
+        if self._chunk_boundaries and request.query.get("chunked", ["false"])[0] == "true":
             permissions = policy_chunks(permissions)
         return Reply.json(200, {"data": {"id": "permissions", "type": "permissions",
                                          "attributes": {"permissions": permissions}}}, JSONAPI)
@@ -423,11 +509,9 @@ class DatadogEmulator(ServedApp, VendorFaults):
             return bad("missing required field 'aws_account_id'")
         if not _ACCOUNT_ID_RE.match(account_id):
             return bad("aws_account_id must be a 12-digit AWS account ID")
-        if "aws_partition" in attrs and attrs["aws_partition"] not in PARTITIONS:
-            # Recorded (create_400_partition): a "Generic Error" without a status.
-            return None, Reply.json(400, {"errors": [{"title": "Generic Error",
-                                                       "detail": f"invalid partition: {attrs['aws_partition']}"}]},
-                                    JSONAPI)
+        # An invalid `aws_partition` is refused by the spec's enum, in the shape recorded in
+        # 2025-08 (create_400_meta); the 2024-10 recording answered a "Generic Error"
+        # (create_400_partition), which the client still reads.
         auth = attrs.get("auth_config")
         if creating or auth is not None:
             if not isinstance(auth, dict):
@@ -437,18 +521,7 @@ class DatadogEmulator(ServedApp, VendorFaults):
                 return bad("missing required field 'auth_config.role_name'")
             if "role_name" in auth and not (isinstance(auth["role_name"], str) and auth["role_name"]):
                 return bad("auth_config.role_name must be a non-empty string")
-        tags = attrs.get("account_tags")
-        if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-            return bad("account_tags must be a list of strings")
-        for section, names in _BOOL_FIELDS.items():
-            value = attrs.get(section)
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                return bad(f"{section} must be an object")
-            for name in names:
-                if name in value and not isinstance(value[name], bool):
-                    return bad(f"{section}.{name} must be a boolean")
+        # Types, shapes and required properties: checked against the spec before (_refused_by_spec).
         return attrs, None
 
     def _post(self, request: Request) -> Reply:
@@ -462,12 +535,10 @@ class DatadogEmulator(ServedApp, VendorFaults):
         return Reply.json(200, {"data": copy.deepcopy(data)}, JSONAPI)  # 200, not 201 (create_200)
 
     def _create(self, attrs: dict) -> dict:
+        # What the request leaves out gets Datadog's default; an object sent is completed key by
+        # key from the defaults (create_200's answer to a body without `namespace_filters`).
         merged = default_attributes()
-        for key, value in copy.deepcopy(attrs).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in ONE_OF_ATTRIBUTES:
-                merged[key].update(value)
-            else:
-                merged[key] = value
+        apply_patch(merged, copy.deepcopy(attrs), "recorded")
         auth = dict(merged.get("auth_config") or {})
         config_id = str(uuid.uuid4())
         if auth.get("access_key_id"):
@@ -496,16 +567,7 @@ class DatadogEmulator(ServedApp, VendorFaults):
         auth = attrs.get("auth_config")
         if isinstance(auth, dict) and bool(auth.get("access_key_id")) != bool(stored["auth_config"].get("access_key_id")):
             return Reply.json(400, recorded_body("patch_400_switch_auth"), JSONAPI)
-        # Merge as recorded (patch_200): absent attributes are kept; an object attribute is
-        # merged key by key (so `namespace_filters` left out of `metrics_config` stays);
-        # lists and scalars are replaced.
-        for key, value in copy.deepcopy(attrs).items():
-            if key in ("created_at", "modified_at"):
-                continue
-            if isinstance(value, dict) and isinstance(stored.get(key), dict) and key not in ONE_OF_ATTRIBUTES:
-                stored[key].update(value)
-            else:
-                stored[key] = value
+        apply_patch(stored, copy.deepcopy(attrs), self._patch_semantics)
         # The recorded PATCH with auth_config {role_name} kept the external_id (patch_200).
         if external_id and not stored["auth_config"].get("external_id"):
             stored["auth_config"]["external_id"] = external_id
@@ -556,6 +618,51 @@ class DatadogEmulator(ServedApp, VendorFaults):
             self.reset()
             return Reply.json(200, {"ok": True})
         return Reply.json(404, {"error": "unknown control endpoint"})
+
+
+def field_of(violation: Violation) -> str:
+    """The field a 400's `meta` names: the property's own name, as recorded (`aws_partition`)."""
+    return violation.where.rsplit(".", 1)[-1] if violation.where else "data"
+
+
+def reason_of(violation: Violation, body: Any) -> str:
+    """The reason `meta` gives: Datadog's recorded words for an invalid partition
+    (create_400_meta: "invalid partition: aws-invalid"), else the validator's."""
+    if violation.where == "data.attributes.aws_partition":
+        try:
+            return f"invalid partition: {body['data']['attributes']['aws_partition']}"
+        except (KeyError, TypeError):
+            pass
+    return violation.message
+
+
+def apply_patch(stored: dict, attrs: dict, semantics: str) -> None:
+    """Lays a PATCH's attributes over the `stored` ones under `semantics` (see the module's doc).
+    Top-level attributes left out are kept in every semantics."""
+    for key, value in attrs.items():
+        if key in ("created_at", "modified_at"):
+            continue
+        held = stored.get(key)
+        if not (isinstance(value, dict) and isinstance(held, dict)) or (key,) in ONE_OF_PATHS:
+            stored[key] = value
+        elif semantics == "replace":
+            stored[key] = value
+        elif semantics == "merge":
+            _merge_deep(held, value, (key,))
+        else:  # recorded: one level deep (patch_200) ...
+            held.update(value)
+            # ... and metric_name_filters are dropped when left out (tf_role_based, PATCH #2).
+            if key == "metrics_config" and "metric_name_filters" not in value:
+                held.pop("metric_name_filters", None)
+
+
+def _merge_deep(held: dict, value: dict, path: tuple[str, ...]) -> None:
+    for key, item in value.items():
+        inner = held.get(key)
+        if isinstance(item, dict) and isinstance(inner, dict) and (*path, key) not in ONE_OF_PATHS:
+            _merge_deep(inner, item, (*path, key))
+        else:
+            held[key] = item
 
 
 def is_uuid(value: str) -> bool:

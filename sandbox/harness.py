@@ -284,6 +284,11 @@ class Sandbox:
             out += response_url_secrets(f"ResponseURL {issued.token}", issued.raw_query)
         return out
 
+    def spec_violations(self) -> list[str]:
+        """Every way a request to, or an answer of, a Datadog emulator broke Datadog's OpenAPI
+        description (sandbox/datadog_openapi.py), named by site."""
+        return [f"{site}: {v}" for site, emulator in self._sites.items() for v in emulator.spec_violations]
+
     def leaks(self) -> list[str]:
         """Every place a secret showed up: function logs, CloudFormation responses, vendor requests."""
         return self.leak_scan().leaks

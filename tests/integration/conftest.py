@@ -5,7 +5,9 @@
   every function process it started is killed at teardown, and every test is
   checked automatically for secret leaks (API key, application key,
   ResponseURL query string) in the binary's logs, in the CloudFormation
-  responses and in what was sent to the vendor.
+  responses and in what was sent to the vendor; and every request sent to the Datadog
+  emulator, and every answer it served, is checked against Datadog's OpenAPI description
+  (a property the spec does not define fails the test).
 - After every test, no bootstrap process and no sandbox thread may be left running.
 - On failure, the tail of the binary's logs is attached to the report (secrets redacted).
 
@@ -50,7 +52,9 @@ def sandbox(moto: MotoServer, bootstrap, request: pytest.FixtureRequest) -> Iter
         for fn in sb.functions:
             fn.close()
         leaks = sb.leaks()
+        violations = sb.spec_violations()
     assert not leaks, "secret values leaked:\n  " + "\n  ".join(leaks)
+    assert not violations, "Datadog's OpenAPI description broken:\n  " + "\n  ".join(violations)
     still_running = [fn.pid for fn in sb.functions if fn.alive]
     assert not still_running, f"bootstrap processes survived the test: {still_running}"
     deadline = time.monotonic() + 5

@@ -154,9 +154,12 @@ def test_datadog_unreachable_means_the_bundled_lists_and_a_log_line(sandbox):
     sb.datadog.add_fault("GET", IAM_PERMISSIONS_PATH, [{"status": 503}], repeat=True)
     inv = sb.invoke(stack.create(props()), timeout_s=60)
     body = answered(inv, "SUCCESS")
-    assert body["Data"]["PermissionsSource"] == "bundled"
     inline, managed = role_state(sb)
     bundled = json.loads((REPO_ROOT / "src/integrations/datadog/bundled/iam_permissions_standard.json").read_text())
+    bundled_rc = json.loads((REPO_ROOT / "src/integrations/datadog/bundled/iam_permissions_resource_collection.json")
+                            .read_text())
+    # Where the lists came from: the bundle, with the dates its lists were taken.
+    assert body["Data"]["PermissionsSource"] == f"bundled:{bundled['taken']},{bundled_rc['taken']}"
     assert inline == bundled["answer"]["data"]["attributes"]["permissions"]
     assert body["Data"]["StandardPermissionCount"] == str(len(inline))
     assert managed and body["Data"]["ResourceCollectionPermissionCount"] == str(sum(len(c) for c in managed))
