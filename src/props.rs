@@ -84,9 +84,10 @@ impl Properties {
             })
     }
 
-    /// `"true"` or `"false"` (case-insensitive), or `default` when absent.
-    pub(crate) fn flag(&self, name: &'static str, default: bool) -> Result<bool, PropertyError> {
-        self.choice(name, &[("true", true), ("false", false)], default)
+    /// `"true"` or `"false"` (any case), or `None` when the property is absent: a setting
+    /// managed only when given.
+    pub(crate) fn optional_flag(&self, name: &'static str) -> Result<Option<bool>, PropertyError> {
+        self.choice(name, &[("true", Some(true)), ("false", Some(false))], None)
     }
 
     /// A list of strings; a single string is read as a comma-separated list.
@@ -411,14 +412,14 @@ mod tests {
         let p = props(
             json!({"A": "TRUE", "B": false, "C": ["x", " y ", ""], "D": "a, b", "E": 7, "F": {"no": 1}}),
         );
-        assert!(p.flag("A", false).unwrap());
-        assert!(!p.flag("B", true).unwrap());
-        assert!(p.flag("Z", true).unwrap());
+        assert_eq!(p.optional_flag("A").unwrap(), Some(true));
+        assert_eq!(p.optional_flag("B").unwrap(), Some(false));
+        assert_eq!(p.optional_flag("Z").unwrap(), None);
         assert_eq!(p.list("C").unwrap().unwrap(), ["x", "y"]);
         assert_eq!(p.list("D").unwrap().unwrap(), ["a", "b"]);
         assert_eq!(p.text("E").unwrap().unwrap(), "7");
         assert!(p.text("F").is_err());
-        assert!(p.flag("E", false).is_err());
+        assert!(p.optional_flag("E").is_err());
     }
 }
 

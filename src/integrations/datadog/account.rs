@@ -180,9 +180,11 @@ pub(crate) struct Desired {
     /// (recorded answer to a create without it, `create_200`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) aws_regions: Option<Regions>,
+    #[serde(skip_serializing_if = "MetricsConfig::is_empty")]
     pub(crate) metrics_config: MetricsConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) logs_config: Option<LogsConfig>,
+    #[serde(skip_serializing_if = "ResourcesConfig::is_empty")]
     pub(crate) resources_config: ResourcesConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) traces_config: Option<TracesConfig>,
@@ -222,13 +224,15 @@ pub enum Regions {
     IncludeOnly { include_only: Vec<String> },
 }
 
-/// `AWSMetricsConfig` (`aws_metrics_config.py`): `enabled` is always sent (Datadog's template
-/// sends it); the rest only when the stack manages them. Datadog's defaults, from the model's
-/// docstrings: `automute_enabled` true, `collect_cloudwatch_alarms` false,
-/// `collect_custom_metrics` false, `namespace_filters` `exclude_only`, `tag_filters` `[]`.
-#[derive(Debug, Clone, Serialize)]
+/// `AWSMetricsConfig` (`aws_metrics_config.py`): each key only when the stack manages it
+/// (Datadog's template always sends `enabled`, and Registrar's template always gives
+/// `DisableMetricCollection`). Datadog's defaults, from the model's docstrings: `enabled` true,
+/// `automute_enabled` true, `collect_cloudwatch_alarms` false, `collect_custom_metrics` false,
+/// `namespace_filters` `exclude_only`, `tag_filters` `[]`; `metric_name_filters` none.
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct MetricsConfig {
-    pub(crate) enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) automute_enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -352,11 +356,34 @@ pub enum XRayServices {
     IncludeOnly { include_only: Vec<String> },
 }
 
-/// `AWSResourcesConfig`.
-#[derive(Debug, Clone, Serialize)]
+/// `AWSResourcesConfig` (`aws_resources_config.py`: `extended_collection` defaults to `true`,
+/// `cloud_security_posture_management_collection` to `false` and needs the other). Each key
+/// only when managed.
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct ResourcesConfig {
-    pub(crate) cloud_security_posture_management_collection: bool,
-    pub(crate) extended_collection: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cloud_security_posture_management_collection: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) extended_collection: Option<bool>,
+}
+
+impl ResourcesConfig {
+    fn is_empty(&self) -> bool {
+        self.cloud_security_posture_management_collection.is_none()
+            && self.extended_collection.is_none()
+    }
+}
+
+impl MetricsConfig {
+    fn is_empty(&self) -> bool {
+        self.enabled.is_none()
+            && self.automute_enabled.is_none()
+            && self.collect_cloudwatch_alarms.is_none()
+            && self.collect_custom_metrics.is_none()
+            && self.namespace_filters.is_none()
+            && self.tag_filters.is_none()
+            && self.metric_name_filters.is_none()
+    }
 }
 
 /// A PATCH that rewrites the account tags alone.

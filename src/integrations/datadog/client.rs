@@ -268,7 +268,7 @@ impl Datadog {
             },
             aws_regions: c.regions.clone(),
             metrics_config: MetricsConfig {
-                enabled: !self.settings.disable_metric_collection,
+                enabled: self.settings.disable_metric_collection.map(|d| !d),
                 automute_enabled: c.automute,
                 collect_cloudwatch_alarms: c.cloudwatch_alarms,
                 collect_custom_metrics: c.custom_metrics,
@@ -281,7 +281,7 @@ impl Datadog {
                 cloud_security_posture_management_collection: self
                     .settings
                     .cloud_security_posture_management,
-                extended_collection: !self.settings.disable_resource_collection,
+                extended_collection: self.settings.disable_resource_collection.map(|d| !d),
             },
             traces_config: c.xray_services.clone().map(|xray_services| TracesConfig {
                 xray_services,
@@ -377,9 +377,9 @@ mod tests {
         let settings = Settings {
             site: Site::Us1,
             account_tags,
-            disable_metric_collection: false,
-            disable_resource_collection: false,
-            cloud_security_posture_management: false,
+            disable_metric_collection: Some(false),
+            disable_resource_collection: Some(false),
+            cloud_security_posture_management: Some(false),
             collection,
             auth: Auth::Role,
         };

@@ -123,9 +123,9 @@ impl Collection {
                 .list("MetricNameFilters")?
                 .map(|entries| metric_name_filters(&entries))
                 .transpose()?,
-            automute: optional_flag(props, "AutomuteEnabled")?,
-            custom_metrics: optional_flag(props, "CollectCustomMetrics")?,
-            cloudwatch_alarms: optional_flag(props, "CollectCloudWatchAlarms")?,
+            automute: props.optional_flag("AutomuteEnabled")?,
+            custom_metrics: props.optional_flag("CollectCustomMetrics")?,
+            cloudwatch_alarms: props.optional_flag("CollectCloudWatchAlarms")?,
             log_forwarders,
             log_sources,
             log_source_tag_filters: props
@@ -220,11 +220,6 @@ fn names(name: &'static str, list: &[String]) -> Result<(), PropertyError> {
         )),
         None => Ok(()),
     }
-}
-
-/// `"true"`, `"false"`, or absent (not managed).
-fn optional_flag(props: &Properties, name: &'static str) -> Result<Option<bool>, PropertyError> {
-    props.choice(name, &[("true", Some(true)), ("false", Some(false))], None)
 }
 
 pub(super) fn invalid(name: &'static str, value: &str, expected: &str) -> PropertyError {

@@ -44,9 +44,16 @@ pub struct Settings {
     pub site: Site,
     /// `AccountTags`; `None` means Datadog's default, `aws_account:<account id>`.
     pub account_tags: Option<Vec<String>>,
-    pub disable_metric_collection: bool,
-    pub disable_resource_collection: bool,
-    pub cloud_security_posture_management: bool,
+    /// `DisableMetricCollection` → `metrics_config.enabled`; like every setting, managed only
+    /// when given (`None`: Datadog keeps what it holds; its default is enabled). Datadog's
+    /// template, and Registrar's, always give the three switches.
+    pub disable_metric_collection: Option<bool>,
+    /// `DisableResourceCollection` → `resources_config.extended_collection`; the role gets the
+    /// resource-collection permissions unless it is `true`.
+    pub disable_resource_collection: Option<bool>,
+    /// `CloudSecurityPostureManagement` →
+    /// `resources_config.cloud_security_posture_management_collection`.
+    pub cloud_security_posture_management: Option<bool>,
     /// Regions, metric filters and options, logs and traces: managed only when given.
     pub collection: Collection,
     /// `AuthType`: a role, or an IAM user's access key.
@@ -81,14 +88,15 @@ impl Integration for Datadog {
         let settings = Settings {
             site,
             account_tags: props.list("AccountTags")?,
-            disable_metric_collection: props.flag("DisableMetricCollection", false)?,
-            disable_resource_collection: props.flag("DisableResourceCollection", false)?,
-            cloud_security_posture_management: props
-                .flag("CloudSecurityPostureManagement", false)?,
+            disable_metric_collection: props.optional_flag("DisableMetricCollection")?,
+            disable_resource_collection: props.optional_flag("DisableResourceCollection")?,
+            cloud_security_posture_management: props.optional_flag("CloudSecurityPostureManagement")?,
             collection: Collection::parse(props)?,
             auth: Auth::parse(props)?,
         };
-        if settings.cloud_security_posture_management && settings.disable_resource_collection {
+        if settings.cloud_security_posture_management == Some(true)
+            && settings.disable_resource_collection == Some(true)
+        {
             return Err(PropertyError::Invalid {
                 name: "CloudSecurityPostureManagement",
                 value: "true".into(),
@@ -197,21 +205,19 @@ impl Integration for Datadog {
     /// `resources_config.cloud_security_posture_management_collection`, and the collection
     /// settings the stack manages ([`Collection::managed`]).
     fn managed_settings(settings: &Settings) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        [
             (
-                METRIC_COLLECTION.to_owned(),
-                (!settings.disable_metric_collection).to_string(),
+                METRIC_COLLECTION,
+                settings.disable_metric_collection.map(|d| !d),
             ),
             (
-                RESOURCE_COLLECTION.to_owned(),
-                (!settings.disable_resource_collection).to_string(),
+                RESOURCE_COLLECTION,
+                settings.disable_resource_collection.map(|d| !d),
             ),
-            (
-                CSPM.to_owned(),
-                settings.cloud_security_posture_management.to_string(),
-            ),
-        ])
+            (CSPM, settings.cloud_security_posture_management),
+        ]
         .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_string())))
         .chain(settings.collection.managed())
         .collect()
     }
@@ -222,7 +228,10 @@ fn fetch_permission_lists(
     settings: &Settings,
     http: VendorHttp,
 ) -> BoxFuture<'static, PermissionLists> {
-    let (site, resource_collection) = (settings.site, !settings.disable_resource_collection);
+    let (site, resource_collection) = (
+        settings.site,
+        settings.disable_resource_collection != Some(true),
+    );
     Box::pin(permission_lists::fetch(site, resource_collection, http))
 }
 
@@ -236,11 +245,16 @@ mod tests {
         let props = |v: Value| Properties::new(v.as_object().unwrap().clone());
         let s = Datadog::settings(&props(json!({}))).unwrap();
         assert_eq!(s.site, Site::Us1);
-        assert!(
-            !s.disable_metric_collection
-                && !s.disable_resource_collection
-                && !s.cloud_security_posture_management
+        // Nothing given: nothing managed (Datadog keeps what it holds).
+        assert_eq!(
+            (
+                s.disable_metric_collection,
+                s.disable_resource_collection,
+                s.cloud_security_posture_management
+            ),
+            (None, None, None)
         );
+        assert!(Datadog::managed_settings(&s).is_empty());
         assert_eq!(s.account_tags, None);
         let err = Datadog::settings(&props(
             json!({"CloudSecurityPostureManagement": "true", "DisableResourceCollection": "true"}),
