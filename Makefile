@@ -13,7 +13,7 @@ EVENT ?= events/datadog/create.json
 
 .DEFAULT_GOAL := help
 .PHONY: help demo invoke test lint unit template integration build release release-cli zip bench \
-        bench-coldstart bench-rollout bench-dynatrace bench-audit clean
+        bench-coldstart bench-rollout bench-dynatrace bench-audit clean refresh-permissions
 
 help:
 	@echo "make demo [VENDOR=dynatrace]   build bootstrap, run a registration's whole life in the sandbox"
@@ -22,6 +22,7 @@ help:
 	@echo "make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
 	@echo "make bench                     cold start, Datadog rollout and Dynatrace rollout figures"
 	@echo "make bench-audit               registrar audit of 5,000 accounts and registrations"
+	@echo "make refresh-permissions [FROM=<recording>...]  rebuild the bundled Datadog permission lists"
 	@echo "make clean                     remove .venv and target/"
 
 # The sandbox (./sandbox, editable: the tests and demos import it as `sandbox`) and the test tools,
@@ -111,6 +112,12 @@ bench-dynatrace: $(VENV)/.installed release
 AUDIT_ARGS ?= --accounts 5000
 bench-audit: $(VENV)/.installed release-cli
 	$(PYTHON) -m sandbox.bench.audit $(AUDIT_ARGS)
+
+# The Datadog permission lists bundled with the Lambda (src/integrations/datadog/bundled/), from
+# Datadog's endpoint (as Datadog's templates ask it), or from recordings: FROM="<cassette.yaml
+# or tests/data/datadog/*.json> ..." (sandbox/datadog_permissions.py says which formats).
+refresh-permissions: $(VENV)/.installed
+	$(PYTHON) -m sandbox.datadog_permissions $(if $(FROM),--from $(FROM))
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) target

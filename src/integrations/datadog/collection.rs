@@ -365,11 +365,12 @@ mod tests {
         let collection = parse(json!({
             "Regions": ["eu-west-1"], "ExcludeNamespaces": ["AWS/SQS"],
             "MetricTagFilters": ["AWS/EC2:env:prod"], "AutomuteEnabled": "false",
-            "LogSources": ["s3"], "XRayServices": ["all"]
+            "LogSources": ["s3"], "XRayServices": ["all"],
+            "MetricNameFilters": ["AWS/EC2:aws.ec2.cpu*"], "LogSourceTagFilters": ["s3:env:prod"]
         }))
         .unwrap();
         let managed = collection.managed();
-        assert_eq!(managed.len(), 6, "{managed:?}");
+        assert_eq!(managed.len(), 8, "{managed:?}");
         // As Datadog answers it (the recorded answer's shapes, with other fields around).
         let held_json = json!({
             "aws_account_id": "123456789012",
@@ -377,8 +378,10 @@ mod tests {
             "metrics_config": {"enabled": true, "automute_enabled": false,
                 "collect_custom_metrics": false, "collect_cloudwatch_alarms": false,
                 "namespace_filters": {"exclude_only": ["AWS/SQS"]},
-                "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}]},
-            "logs_config": {"lambda_forwarder": {"lambdas": [], "sources": ["s3"]}},
+                "tag_filters": [{"namespace": "AWS/EC2", "tags": ["env:prod"]}],
+                "metric_name_filters": [{"namespace": "AWS/EC2", "include_only": ["aws.ec2.cpu*"]}]},
+            "logs_config": {"lambda_forwarder": {"lambdas": [], "sources": ["s3"],
+                "log_source_config": {"tag_filters": [{"source": "s3", "tags": ["env:prod"]}]}}},
             "traces_config": {"xray_services": {"include_all": true}}
         });
         let attributes: Attributes = serde_json::from_value(held_json.clone()).unwrap();
@@ -386,6 +389,14 @@ mod tests {
         for (name, want) in &managed {
             assert_eq!(answered.get(name), Some(want), "{name}");
         }
+        let mut changed = held_json.clone();
+        changed["logs_config"]["lambda_forwarder"]["log_source_config"]["tag_filters"][0]["tags"] =
+            json!(["env:console"]);
+        let attributes: Attributes = serde_json::from_value(changed).unwrap();
+        assert_ne!(
+            held(&attributes).get(LOG_SOURCE_TAG_FILTERS),
+            managed.get(LOG_SOURCE_TAG_FILTERS)
+        );
         let mut changed = held_json;
         changed["aws_regions"] = json!({"include_all": true});
         let attributes: Attributes = serde_json::from_value(changed).unwrap();
