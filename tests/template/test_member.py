@@ -38,9 +38,9 @@ CONTRACT_PROPERTIES = {
     "SecretArn", "SecretRoleArn", "RoleName", "AccountId", "Partition", "OnConflict", "OnDeleteError", "Site",
     "AccountTags", "DisableMetricCollection", "DisableResourceCollection", "CloudSecurityPostureManagement",
     # Datadog's collection settings and access keys (src/integrations/datadog/).
-    "Regions", "IncludeNamespaces", "ExcludeNamespaces", "MetricTagFilters", "AutomuteEnabled", "CollectCustomMetrics",
-    "CollectCloudWatchAlarms", "LogForwarderArns", "LogSources", "XRayServices", "AuthType", "AccessKeySecretArn",
-    "AccessKeyId",
+    "Regions", "IncludeNamespaces", "ExcludeNamespaces", "MetricTagFilters", "MetricNameFilters", "AutomuteEnabled",
+    "CollectCustomMetrics", "CollectCloudWatchAlarms", "LogForwarderArns", "LogSources", "LogSourceTagFilters",
+    "XRayServices", "AuthType", "AccessKeySecretArn", "AccessKeyId",
     # The permissions step for the access-key user (src/permissions/).
     "UserName",
 }
