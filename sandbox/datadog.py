@@ -75,31 +75,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .datadog_control import DatadogControl
+from .datadog_openapi import Violation
+from .datadog_patch import PATCH_SEMANTICS, apply_patch, field_of, reason_of, spec
 from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
 from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
-from .datadog_openapi import DatadogSpec, Violation
 from .paths import DATADOG_RECORDINGS
-
-PATCH_SEMANTICS = ("recorded", "merge", "replace")
-# Values of one of several shapes (`oneOf` in the spec): merged, `{include_all}` over
-# `{include_only}` would hold both, so they are replaced whole whatever the semantics.
-ONE_OF_PATHS = {("aws_regions",), ("metrics_config", "namespace_filters"), ("traces_config", "xray_services")}
-_SPEC: DatadogSpec | None = None
-
-
-def spec() -> DatadogSpec:
-    """Datadog's OpenAPI description (loaded once)."""
-    global _SPEC
-    if _SPEC is None:
-        _SPEC = DatadogSpec()
-    return _SPEC
 
 ACCOUNTS_PATH = "/api/v2/integration/aws/accounts"
 IAM_PERMISSIONS_PATH = "/api/v2/integration/aws/iam_permissions"
 # IAM's limit on one customer-managed policy document, whitespace not counted.
 MANAGED_POLICY_LIMIT = 6144
 NEW_EXTERNAL_ID_PATH = "/api/v2/integration/aws/generate_new_external_id"
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 JSONAPI = "application/vnd.api+json"
 RATE_LIMIT_NAME = "integration_aws_accounts"
 DEFAULT_PERIOD = 10
@@ -176,7 +163,7 @@ class Counters:
     deleted: int = 0
 
 
-class DatadogEmulator(ServedApp, VendorFaults):
+class DatadogEmulator(DatadogControl, ServedApp, VendorFaults):
     """One Datadog site's organisation, served over HTTP on 127.0.0.1."""
 
     MALFORMED_BODY = BAD_GATEWAY_PAGE + b"\n{\"data\":"
@@ -578,91 +565,6 @@ class DatadogEmulator(ServedApp, VendorFaults):
         stored["modified_at"] = _now_iso()
         self.counters.updated += 1
         return Reply.json(200, {"data": copy.deepcopy(current)}, JSONAPI)
-
-    # ------------------------------------------------------------------ HTTP control API
-    def _control(self, request: Request) -> Reply:
-        path, method = request.path, request.method
-        try:
-            body = request.json() if request.body else {}
-        except ValueError:
-            return Reply.json(400, {"error": "body is not JSON"})
-        if path == "/_sandbox/state" and method == "GET":
-            with self._lock:
-                state = {"site": self.site, "accounts": copy.deepcopy(list(self._accounts.values())),
-                         "counters": self.counters.__dict__.copy(),
-                         "faults": [r.__dict__.copy() for r in self._faults]}
-            state["counters"]["by_status"] = {str(k): v for k, v in state["counters"]["by_status"].items()}
-            return Reply.json(200, state)
-        if path == "/_sandbox/accounts" and method == "POST":
-            aws_account_id = body.pop("aws_account_id", None)
-            if not aws_account_id:
-                return Reply.json(400, {"error": "aws_account_id is required"})
-            return Reply.json(200, {"data": self.seed_account(aws_account_id, **body)})
-        if path.startswith("/_sandbox/accounts/") and method == "DELETE":
-            try:
-                self.remove_account(path.rsplit("/", 1)[1])
-            except KeyError:
-                return Reply.json(404, {"error": "no such account"})
-            return Reply(204)
-        if path == "/_sandbox/faults" and method == "POST":
-            self.add_fault(body.get("method", "*"), body.get("path_prefix", "/api/"), body.get("steps", []),
-                           bool(body.get("repeat", False)))
-            return Reply.json(200, {"ok": True})
-        if path == "/_sandbox/rate-limit" and method == "POST":
-            self.set_rate_limit(body.get("limit"), int(body.get("period", 10)))
-            return Reply.json(200, {"ok": True})
-        if path == "/_sandbox/permissions" and method == "POST":
-            self.set_permissions(body.get("standard"), body.get("resource_collection"))
-            return Reply.json(200, {"ok": True})
-        if path == "/_sandbox/reset" and method == "POST":
-            self.reset()
-            return Reply.json(200, {"ok": True})
-        return Reply.json(404, {"error": "unknown control endpoint"})
-
-
-def field_of(violation: Violation) -> str:
-    """The field a 400's `meta` names: the property's own name, as recorded (`aws_partition`)."""
-    return violation.where.rsplit(".", 1)[-1] if violation.where else "data"
-
-
-def reason_of(violation: Violation, body: Any) -> str:
-    """The reason `meta` gives: Datadog's recorded words for an invalid partition
-    (create_400_meta: "invalid partition: aws-invalid"), else the validator's."""
-    if violation.where == "data.attributes.aws_partition":
-        try:
-            return f"invalid partition: {body['data']['attributes']['aws_partition']}"
-        except (KeyError, TypeError):
-            pass
-    return violation.message
-
-
-def apply_patch(stored: dict, attrs: dict, semantics: str) -> None:
-    """Lays a PATCH's attributes over the `stored` ones under `semantics` (see the module's doc).
-    Top-level attributes left out are kept in every semantics."""
-    for key, value in attrs.items():
-        if key in ("created_at", "modified_at"):
-            continue
-        held = stored.get(key)
-        if not (isinstance(value, dict) and isinstance(held, dict)) or (key,) in ONE_OF_PATHS:
-            stored[key] = value
-        elif semantics == "replace":
-            stored[key] = value
-        elif semantics == "merge":
-            _merge_deep(held, value, (key,))
-        else:  # recorded: one level deep (patch_200) ...
-            held.update(value)
-            # ... and metric_name_filters are dropped when left out (tf_role_based, PATCH #2).
-            if key == "metrics_config" and "metric_name_filters" not in value:
-                held.pop("metric_name_filters", None)
-
-
-def _merge_deep(held: dict, value: dict, path: tuple[str, ...]) -> None:
-    for key, item in value.items():
-        inner = held.get(key)
-        if isinstance(item, dict) and isinstance(inner, dict) and (*path, key) not in ONE_OF_PATHS:
-            _merge_deep(inner, item, (*path, key))
-        else:
-            held[key] = item
 
 
 def is_uuid(value: str) -> bool:
