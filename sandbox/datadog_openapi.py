@@ -66,6 +66,7 @@ class DatadogSpec:
     def __init__(self, spec: dict | None = None) -> None:
         self.spec = spec if spec is not None else json.loads(SPEC_FILE.read_text())
         self._routes = []
+        self._validators: dict[tuple[str, bool], Draft202012Validator] = {}
         for operation_id, operation in self.spec["operations"].items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(operation["path"]))
             self._routes.append((operation["method"], re.compile(f"^{pattern}$"), operation_id))
@@ -80,13 +81,19 @@ class DatadogSpec:
             return Registry().with_resource(BASE, Resource(contents=doc, specification=DRAFT202012))
         return {False: registry(self.spec), True: registry(_strict(copy.deepcopy(self.spec)))}
 
+    def _validator(self, ref: str, strict: bool) -> Draft202012Validator:
+        key = (ref, strict)
+        if key not in self._validators:
+            self._validators[key] = Draft202012Validator({"$ref": f"{BASE}{ref}"}, registry=self._registries[strict])
+        return self._validators[key]
+
     def operation(self, method: str, path: str) -> str | None:
         return next((op for m, rx, op in self._routes if m == method and rx.match(path)), None)
 
     def _check(self, operation_id: str, body_name: str, schema: dict, instance: Any) -> list[Violation]:
         found: dict[tuple[str, str], Violation] = {}
         for strict in (False, True):
-            validator = Draft202012Validator({"$ref": f"{BASE}{schema['$ref']}"}, registry=self._registries[strict])
+            validator = self._validator(schema["$ref"], strict)
             for error in validator.iter_errors(instance):
                 where = ".".join(str(p) for p in error.absolute_path)
                 for leaf in _leaves(error):
