@@ -436,6 +436,8 @@ DECIDING = {
         "DatadogIncludeNamespaces": ["", "AWS/EC2"],
         "DatadogExcludeNamespaces": ["", "AWS/SQS"],
         "DatadogMetricTagFilters": ["", "AWS/EC2:env:prod"],
+        "DatadogMetricNameFilters": ["", "AWS/EC2:aws.ec2.cpu*"],
+        "DatadogLogSourceTagFilters": ["", "s3:env:prod"],
         "DatadogLogForwarderArns": ["", f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fwd"],
         "DatadogLogSources": ["", "s3"],
         "DatadogXRayServices": ["", "all"],
