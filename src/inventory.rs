@@ -45,11 +45,12 @@ pub enum InventoryError {
     },
 }
 
-/// The AWS SDK's configuration from the environment (region, credentials, the SDK's own
-/// `AWS_ENDPOINT_URL*` overrides), sending through Registrar's HTTP stack, as the Lambda's does.
-pub async fn aws_config() -> Result<aws_config::SdkConfig, InventoryError> {
+/// The AWS SDK's configuration loader (the SDK's own profile, region and credential chains, and
+/// its `AWS_ENDPOINT_URL*` overrides), sending through Registrar's HTTP stack, as the Lambda's
+/// does; the caller chooses the profile, region and timeouts.
+pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, InventoryError> {
     let client = crate::http::client().map_err(|e| InventoryError::Client(e.to_string()))?;
-    Ok(AwsSdk::new(client).config().await.clone())
+    Ok(crate::aws::loader(client))
 }
 
 /// One vendor, as a resource with these properties would reach it.
@@ -116,6 +117,7 @@ impl VendorView {
     /// with the caller's AWS credentials, retried until `deadline`.
     pub async fn read_keys(
         &self,
+        sdk: &aws_config::SdkConfig,
         arn: &str,
         role_arn: Option<String>,
         deadline: Instant,
@@ -125,7 +127,10 @@ impl VendorView {
                 arn: arn.to_owned(),
                 expected,
             })?;
-        let source = SecretsManager::new(Arc::new(AwsSdk::new(self.client.clone())));
+        let source = SecretsManager::new(Arc::new(AwsSdk::configured(
+            self.client.clone(),
+            sdk.clone(),
+        )));
         let text = source
             .read(&secret, "registrar-audit", &Progress::default(), deadline)
             .await?;

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_cloudformation::types::CallAs;
-use aws_sdk_organizations::error::DisplayErrorContext;
 
+use crate::aws::explain;
 use crate::error::AuditError;
 use crate::join::{Account, Instance};
 use crate::progress::Indicator;
@@ -24,7 +24,7 @@ pub async fn accounts(
     let mut all = Vec::new();
     let mut pages = client.list_accounts().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| failed(DisplayErrorContext(e).to_string()))?;
+        let page = page.map_err(|e| failed(explain(&e)))?;
         all.extend(page.accounts().iter().map(account));
         progress.show(&format!(
             "reading the organisation's accounts: {}",
@@ -48,7 +48,7 @@ pub async fn accounts(
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| what(DisplayErrorContext(e).to_string()))?;
+            let page = page.map_err(|e| what(explain(&e)))?;
             wanted.extend(
                 page.accounts()
                     .iter()
@@ -62,7 +62,7 @@ pub async fn accounts(
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| what(DisplayErrorContext(e).to_string()))?;
+            let page = page.map_err(|e| what(explain(&e)))?;
             queue.extend(
                 page.organizational_units()
                     .iter()
@@ -84,7 +84,7 @@ pub async fn management_account(
         .await
         .map_err(|e| AuditError::Aws {
             what: "describe the organisation (organizations:DescribeOrganization)",
-            detail: DisplayErrorContext(e).to_string(),
+            detail: explain(&e),
         })?;
     Ok(answer
         .organization()
@@ -125,7 +125,7 @@ pub async fn stack_set(
         .await
         .map_err(|e| AuditError::Aws {
             what: "describe the StackSet (cloudformation:DescribeStackSet; from a delegated administrator account add --call-as DELEGATED_ADMIN)",
-            detail: format!("{name}: {}", DisplayErrorContext(e)),
+            detail: format!("{name}: {}", explain(&e)),
         })?;
     let set = answer.stack_set().ok_or_else(|| AuditError::Aws {
         what: "describe the StackSet",
@@ -170,7 +170,7 @@ pub async fn instances(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AuditError::Aws {
             what: "list the StackSet's stack instances (cloudformation:ListStackInstances)",
-            detail: format!("{name}: {}", DisplayErrorContext(e)),
+            detail: format!("{name}: {}", explain(&e)),
         })?;
         instances.extend(page.summaries().iter().map(|s| {
             Instance {

@@ -7,6 +7,7 @@
 //! the integrations and their ownership marks, the HTTP retry policy); the AWS reads are this
 //! crate's, so the Lambda never links Organizations or CloudFormation.
 
+mod aws;
 mod error;
 mod inputs;
 mod join;
@@ -22,16 +23,41 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::CallAs;
 use clap::{Parser, Subcommand, ValueEnum};
-use registrar::inventory::{self, VendorView};
+use registrar::inventory::VendorView;
 use registrar::progress::Progress;
 use tokio::time::Instant;
 
+use crate::aws::AwsOptions;
 use crate::error::AuditError;
 use crate::join::{Expected, Inputs, Verdict};
 use crate::progress::Indicator;
 use crate::render::Header;
 
 const EXIT_CODES: &str = "Exit codes: 0 every line is ok; 1 the audit found something (a line that is not ok, or a \
+deletion that failed); 2 the audit could not run (the message says what to do).";
+
+const AUDIT_HELP: &str = "\
+Examples:
+  registrar audit --stack-set registrar-datadog
+  registrar audit --stack-set registrar-datadog --profile management --region eu-west-1
+  registrar audit --stack-set registrar-dynatrace --call-as DELEGATED_ADMIN --ou ou-ab12-workloads --format json
+  registrar audit --stack-set registrar-datadog --prune-orphans
+
+Verdicts (one line per account):
+  ok       registered by Registrar as the StackSet says, its stack instance current (or a closed
+           account, or the management account, with nothing registered)
+  missing  an active account of the organisation that is not registered
+  failed   the stack instance is not CURRENT/SUCCEEDED; the detail is its status reason
+  foreign  registered by someone else (no Registrar ownership mark); never touched
+  orphan   registered by Registrar, and the account is suspended, closed or no longer in the
+           organisation (--prune-orphans deletes these, and only these)
+  drift    registered by Registrar, but something differs from the StackSet (each difference named)
+
+AWS: the profile, region and credentials come from the flags, else the SDK's usual chain
+(AWS_PROFILE, AWS_REGION, ~/.aws/config and ~/.aws/credentials, SSO, instance metadata).
+Every AWS call gives up after 10 s without an answer.
+
+Exit codes: 0 every line is ok; 1 the audit found something (a line that is not ok, or a
 deletion that failed); 2 the audit could not run (the message says what to do).";
 
 #[derive(Parser)]
@@ -46,7 +72,7 @@ enum Command {
     /// The organisation's accounts against the vendor's registrations: one line per account
     /// (ok, missing, failed, foreign, orphan, drift), plus registrations of accounts outside
     /// the organisation.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, after_long_help = AUDIT_HELP)]
     Audit(AuditArgs),
 }
 
@@ -77,9 +103,15 @@ struct AuditArgs {
     /// A role to assume before reading the secret, instead of the StackSet's SecretRoleArn.
     #[arg(long, value_name = "ARN")]
     secret_role_arn: Option<String>,
-    /// The region of the StackSet (default: your AWS configuration's).
-    #[arg(long)]
+    /// The AWS profile (default: AWS_PROFILE, else the default profile).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The region of the StackSet (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "REGION")]
     region: Option<String>,
+    /// No colour in the table (also when NO_COLOR is set, or stdout is not a terminal).
+    #[arg(long)]
+    no_color: bool,
     /// How long the vendor calls may take, retries included, in seconds.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     vendor_timeout: u64,
@@ -136,20 +168,14 @@ async fn audit(args: AuditArgs) -> Result<bool, AuditError> {
     };
 
     progress.show(&format!("reading StackSet {}", args.stack_set));
-    let sdk = inventory::aws_config().await.map_err(|e| AuditError::Aws {
-        what: "set up the AWS SDK",
-        detail: e.to_string(),
-    })?;
-    let mut cfn_config = aws_sdk_cloudformation::config::Builder::from(&sdk);
-    let mut org_config = aws_sdk_organizations::config::Builder::from(&sdk);
-    if let Some(region) = &args.region {
-        cfn_config = cfn_config.region(aws_sdk_cloudformation::config::Region::new(region.clone()));
-        org_config = org_config.region(aws_sdk_organizations::config::Region::new(region.clone()));
-    }
-    if sdk.region().is_none() && args.region.is_none() {
-        // Organizations answers in one region of the partition whichever the caller names.
-        org_config = org_config.region(aws_sdk_organizations::config::Region::new("us-east-1"));
-    }
+    let sdk = aws::config(&AwsOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+    })
+    .await?;
+    // Organizations answers in one region of the partition, whichever region the client names.
+    let cfn_config = aws_sdk_cloudformation::config::Builder::from(&sdk);
+    let org_config = aws_sdk_organizations::config::Builder::from(&sdk);
     let cloudformation = aws_sdk_cloudformation::Client::from_conf(cfn_config.build());
     let organizations = aws_sdk_organizations::Client::from_conf(org_config.build());
 
@@ -178,7 +204,12 @@ async fn audit(args: AuditArgs) -> Result<bool, AuditError> {
     progress.show(&format!("reading the {} keys", vendor.display_name()));
     let deadline = Instant::now() + Duration::from_secs(args.vendor_timeout);
     let keys = vendor
-        .read_keys(&secret_arn, told::text(&props, "SecretRoleArn"), deadline)
+        .read_keys(
+            &sdk,
+            &secret_arn,
+            told::text(&props, "SecretRoleArn"),
+            deadline,
+        )
         .await
         .map_err(AuditError::Keys)?;
     progress.show(&format!(
@@ -215,7 +246,9 @@ async fn audit(args: AuditArgs) -> Result<bool, AuditError> {
         location: &location,
     };
     let stdout = std::io::stdout();
-    let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = !args.no_color
+        && stdout.is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = stdout.lock();
     if args.format == Format::Table {
         render::table(&mut out, &header, &findings, colour)?;

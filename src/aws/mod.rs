@@ -20,12 +20,26 @@ pub struct AwsSdk {
     config: OnceCell<SdkConfig>,
 }
 
+/// The SDK's configuration loader sending through `client`, with nothing else chosen: for a
+/// caller that picks its own profile, region and timeouts (the CLI).
+pub fn loader(client: reqwest::Client) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(SharedClient::new(client))
+}
+
 impl AwsSdk {
     /// The SDK over `client`; nothing is loaded before the first call needs it.
     pub fn new(client: reqwest::Client) -> AwsSdk {
         AwsSdk {
             client,
             config: OnceCell::new(),
+        }
+    }
+
+    /// The SDK with a configuration the caller already loaded (see [`loader`]).
+    pub fn configured(client: reqwest::Client, config: SdkConfig) -> AwsSdk {
+        AwsSdk {
+            client,
+            config: OnceCell::new_with(Some(config)),
         }
     }
 
@@ -36,8 +50,7 @@ impl AwsSdk {
                     .connect_timeout(CONNECT_TIMEOUT)
                     .operation_attempt_timeout(Duration::from_secs(10))
                     .build();
-                aws_config::defaults(BehaviorVersion::latest())
-                    .http_client(SharedClient::new(self.client.clone()))
+                loader(self.client.clone())
                     .timeout_config(timeouts)
                     .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
                     .load()
