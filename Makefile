@@ -12,18 +12,33 @@ VENDOR ?= datadog
 EVENT ?= events/datadog/create.json
 
 .DEFAULT_GOAL := help
-.PHONY: help demo invoke test lint unit template integration build release release-cli zip bench \
+.PHONY: help demo invoke test lint unit template integration build install release release-cli zip bench \
         bench-coldstart bench-rollout bench-dynatrace bench-audit clean refresh-permissions
 
 help:
-	@echo "make demo [VENDOR=dynatrace]   build bootstrap, run a registration's whole life in the sandbox"
-	@echo "make invoke EVENT=<file>       run one events/ file through bootstrap in the sandbox"
-	@echo "make test                      fmt, clippy, unit, cfn-lint, template and integration tests"
-	@echo "make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
-	@echo "make bench                     cold start, Datadog rollout and Dynatrace rollout figures"
-	@echo "make bench-audit               registrar audit of 5,000 accounts and registrations"
-	@echo "make refresh-permissions [FROM=<recording>...]  rebuild the bundled Datadog permission lists"
-	@echo "make clean                     remove .venv and target/"
+	@echo "Try it:"
+	@echo "  make demo [VENDOR=dynatrace]   build both binaries, run a registration's whole life in the sandbox, then audit it"
+	@echo "  make invoke EVENT=<file>       run one events/ file through bootstrap in the sandbox"
+	@echo "Build and install:"
+	@echo "  make build                     both binaries, debug: target/debug/bootstrap and target/debug/registrar"
+	@echo "  make install                   the registrar CLI onto your PATH (cargo install --path cli --locked, into ~/.cargo/bin)"
+	@echo "  make zip                       the deployable arm64 zip (target/lambda/bootstrap/bootstrap.zip)"
+	@echo "  make release | release-cli     release builds of bootstrap | registrar (for the benchmarks)"
+	@echo "Check:"
+	@echo "  make test                      all of: lint unit template integration"
+	@echo "  make lint                      cargo fmt --check, clippy -D warnings, cfn-lint"
+	@echo "  make unit                      cargo test (Rust unit and contract tests)"
+	@echo "  make template                  template tests (tests/template)"
+	@echo "  make integration               integration tests through the real binaries (tests/integration, the deploy guide's test)"
+	@echo "Measure (figures, no assertions):"
+	@echo "  make bench                     bench-coldstart, bench-rollout and bench-dynatrace"
+	@echo "  make bench-coldstart           cold start of the release bootstrap"
+	@echo "  make bench-rollout             Datadog rollout (ROLLOUT_ARGS)"
+	@echo "  make bench-dynatrace           Dynatrace rollout (DYNATRACE_ROLLOUT_ARGS)"
+	@echo "  make bench-audit               registrar audit of 5,000 accounts and registrations (AUDIT_ARGS)"
+	@echo "Maintain:"
+	@echo "  make refresh-permissions [FROM=<recording>...]  rebuild the bundled Datadog permission lists"
+	@echo "  make clean                     remove .venv and target/"
 
 # The sandbox (./sandbox, editable: the tests and demos import it as `sandbox`) and the test tools,
 # with exact pins in sandbox/pyproject.toml and tests/requirements.txt.
@@ -35,9 +50,15 @@ $(VENV)/.installed: sandbox/pyproject.toml tests/requirements.txt
 	$(PIP) install -r tests/requirements.txt -e ./sandbox
 	touch $@
 
-# Both binaries (debug): the Lambda (`bootstrap`) and the platform engineer's CLI (`registrar`, cli/).
+# Both binaries (debug): the Lambda (`bootstrap`) and the platform engineer's CLI (`registrar`, cli/),
+# nothing else (no test targets). `cargo test` reuses every crate this builds: cli/Cargo.toml keeps
+# the features of both commands equal (tests/template/test_one_build.py checks it).
 build:
 	cargo build --locked --workspace --bins
+
+# `registrar` on your PATH: a release build of the CLI into cargo's bin directory (~/.cargo/bin).
+install:
+	cargo install --locked --path cli
 
 demo: $(VENV)/.installed build
 	$(PYTHON) -m sandbox.demo --vendor $(VENDOR)
