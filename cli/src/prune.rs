@@ -40,8 +40,9 @@ pub async fn prune(
         return Ok(Vec::new());
     }
     say(format!(
-        "prune: will delete {} Registrar-made registration(s) of accounts that are gone at {} ({}):",
+        "prune: will delete {} Registrar-made {} at {} ({}), of accounts that are suspended, closed or no longer in the organisation:",
         plan.len(),
+        what_is_deleted(vendor.name()),
         vendor.display_name(),
         vendor.location()
     ))?;
@@ -100,4 +101,13 @@ fn ask(question: &str) -> std::io::Result<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
+}
+
+/// What a registration is called at the vendor, as its console names it, and what goes with it.
+fn what_is_deleted(vendor: &str) -> &'static str {
+    match vendor {
+        "datadog" => "AWS integration(s)",
+        "dynatrace" => "AWS connection(s), each with the account's own monitoring configuration,",
+        _ => "registration(s)",
+    }
 }

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     status = run(args.logs)
     if status == 0 and not args.no_audit:
         from .audit import run as audit
-        status = audit()
+        status = audit(args.vendor)
     return status
 
 

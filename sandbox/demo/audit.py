@@ -1,72 +1,100 @@
-"""`make demo`'s last step: `registrar audit` finds what was broken on purpose.
+"""`make demo`'s last step: `registrar audit` finds what was broken on purpose, at the demo's vendor.
 
-An organisation in moto with five member accounts and a Registrar StackSet; four accounts are
-onboarded through the real `bootstrap` (Create events as the StackSet's stacks send them).
-Then things break as they do in real organisations: an account is closed without a clean
-Delete, someone registers an account by hand, a stack instance fails (the sandbox's shim
-rewrites its status), and one account was never onboarded. The real `registrar` binary audits
-it all, then prunes the orphan, and audits again.
+An organisation in moto with five member accounts and a Registrar StackSet of the vendor the demo
+ran (Datadog, or Dynatrace); two accounts are onboarded through the real `bootstrap` (Create
+events as the StackSet's stacks send them; Dynatrace's registration and role binding). Then things
+break as they do in real organisations: an account is closed without a clean Delete (Organizations
+then lists it SUSPENDED, as AWS does for 90 days), someone registers an account by hand, an
+account's stack instance fails (the vendor refused it, so nothing is registered; the sandbox's
+shim rewrites its status), and one account was never onboarded. The real `registrar` binary
+audits it all, then prunes the orphan, and audits again.
 """
 
 from __future__ import annotations
 
+from ..dynatrace_rollout import Member, onboard as onboard_dynatrace
 from ..harness import Sandbox
 from ..paths import registrar_path, shown
 from ..stackset import InstanceStatusShim, Organisation, audit_env, create_stack_set, onboard, run_audit
 
-NAME = "registrar"
+# The StackSet names of docs/deploy.md and the README.
+NAMES = {"datadog": "registrar-datadog", "dynatrace": "registrar-dynatrace"}
+REFUSED = {"datadog": "Datadog refused POST accounts with HTTP 403: Forbidden.",
+           "dynatrace": "Dynatrace refused POST settings objects with HTTP 403: Forbidden."}
 
 
-def run() -> int:
+def run(vendor: str = "datadog") -> int:
     if not registrar_path().exists():
         print(f"the registrar binary is missing at {registrar_path()}: run `make build` first")
         return 2
     with Sandbox() as sb:
         shim = InstanceStatusShim(sb.aws.url).start()
         try:
-            return _run(sb, shim)
+            return _run(sb, shim, vendor)
         finally:
             shim.stop()
 
 
-def _run(sb: Sandbox, shim: InstanceStatusShim) -> int:
-    print("\nregistrar audit: the organisation against Datadog")
+def _onboard(sb: Sandbox, vendor: str, name: str, accounts: list[str], targets: list[str]) -> tuple[dict, str]:
+    """The StackSet and its accounts' registrations; returns each account's status and the vendor's URL."""
+    if vendor == "dynatrace":
+        arn = sb.dynatrace_secret()
+        template = sb.dynatrace.add_monitoring_config("organisation template")
+        stack_set = create_stack_set(sb.aws, name, {
+            "SecretArn": arn, "IAMRoleName": "",
+            "EnvironmentUrl": f"https://{sb.dynatrace.environment_host}", "MonitoringConfigId": template},
+            targets=targets)
+        members = [Member(a, sb.stack(account=a, name=stack_set.stack_name())) for a in accounts]
+        phase = onboard_dynatrace(sb, members, arn, template, concurrency=2)
+        ok = phase.statuses == {"SUCCESS": 2 * len(accounts)}
+        return {a: "SUCCESS" if ok else f"{phase.statuses}" for a in accounts}, sb.dynatrace.url
+    arn = sb.datadog_secret()
+    stack_set = create_stack_set(sb.aws, name, {"SecretArn": arn, "DatadogSite": "datadoghq.com",
+                                                "IAMRoleName": ""},
+                                 targets=targets)
+    answers = onboard(sb.function(), stack_set, accounts, sb.datadog_props(arn, AccountTags=None), sb.catcher)
+    return ({a: inv.cfn.body_json["Status"] if inv.cfn else "NO ANSWER" for a, inv in answers.items()},
+            sb.datadog.url)
+
+
+def _run(sb: Sandbox, shim: InstanceStatusShim, vendor: str) -> int:
+    name = NAMES[vendor]
+    display = vendor.capitalize()
+    print(f"\nregistrar audit: the organisation against {display}")
     print(f"  binary       {shown(registrar_path())}")
     org = Organisation(sb.aws)
     healthy, closed, failed, hand_made, never = org.add_accounts(5)
-    arn = sb.datadog_secret()
-    stack_set = create_stack_set(sb.aws, NAME, {"SecretArn": arn, "DatadogSite": "datadoghq.com",
-                                                "IAMRoleName": ""},
-                                 targets=[org.root])
-    answers = onboard(sb.function(), stack_set, [healthy, closed, failed], sb.datadog_props(arn, AccountTags=None),
-                      sb.catcher)
-    statuses = {a: inv.cfn.body_json["Status"] if inv.cfn else "NO ANSWER" for a, inv in answers.items()}
-    print(f"  onboarded    {', '.join(f'{a} {s}' for a, s in statuses.items())} (StackSet {NAME!r} in moto)")
+    statuses, vendor_url = _onboard(sb, vendor, name, [healthy, closed], [org.root])
+    print(f"  onboarded    {', '.join(f'{a} {s}' for a, s in statuses.items())} (StackSet {name!r} in moto)")
     org.close(closed)
-    print(f"  broken       {closed} closed without a clean Delete")
-    sb.datadog.seed_account(hand_made, account_tags=["team:payments"])
-    print(f"               {hand_made} registered by hand in Datadog")
-    shim.fail(failed, "Resource handler returned message: Datadog refused POST accounts with HTTP 403.")
-    print(f"               {failed}'s stack instance FAILED")
+    print(f"  broken       {closed} closed without a clean Delete (Organizations lists it SUSPENDED)")
+    if vendor == "dynatrace":
+        sb.dynatrace.seed_connection("prod account", role_arn=f"arn:aws:iam::{hand_made}:role/Dynatrace")
+    else:
+        sb.datadog.seed_account(hand_made, account_tags=["team:payments"])
+    print(f"               {hand_made} registered by hand in {display}")
+    shim.fail(failed, f"Resource handler returned message: {REFUSED[vendor]}")
+    print(f"               {failed}'s stack instance FAILED: {display} refused it, so nothing is registered")
     print(f"               {never} never onboarded")
-    env = audit_env(sb.aws, sb.datadog.url, shim.url)
+    env = audit_env(sb.aws, vendor_url, shim.url)
 
-    print(f"\n$ registrar audit --stack-set {NAME}")
-    first = run_audit(["--stack-set", NAME], env)
-    print(first.stdout.rstrip())
+    print(f"\n$ registrar audit --stack-set {name}")
+    first = run_audit(["--stack-set", name], env)
+    print(first.stdout.rstrip() or first.stderr.rstrip())
     print(f"(exit code {first.exit_code})")
 
-    print(f"\n$ registrar audit --stack-set {NAME} --prune-orphans --yes")
-    pruned = run_audit(["--stack-set", NAME, "--prune-orphans", "--yes"], env)
-    print(pruned.stdout.rstrip())
+    print(f"\n$ registrar audit --stack-set {name} --prune-orphans --yes")
+    pruned = run_audit(["--stack-set", name, "--prune-orphans", "--yes"], env)
+    print(pruned.stdout.rstrip() or pruned.stderr.rstrip())
     print(f"(exit code {pruned.exit_code})")
 
-    after = run_audit(["--stack-set", NAME, "--format", "json"], env)
+    after = run_audit(["--stack-set", name, "--format", "json"], env)
     summary = after.json()["summary"] if after.exit_code in (0, 1) else {}
-    found = {line.split()[0] for line in first.stdout.splitlines()[2:-1] if line.strip()}
-    expected = {"ok", "orphan", "foreign", "failed", "missing"}
-    good = first.exit_code == 1 and expected <= found and summary.get("orphan") == 0
-    print(f"\n{'✓' if good else '✗'} the audit found {', '.join(sorted(expected & found))}"
-          f"{'' if expected <= found else ' (missing: ' + ', '.join(sorted(expected - found)) + ')'}; "
+    lines = {line.split()[1]: line.split()[0] for line in first.stdout.splitlines()[2:-1] if line.strip()}
+    expected = {healthy: "ok", closed: "orphan", failed: "failed", hand_made: "foreign", never: "missing"}
+    found = {account: lines.get(account) for account in expected}
+    good = first.exit_code == 1 and found == expected and summary.get("orphan") == 0
+    print(f"\n{'✓' if good else '✗'} the audit found {', '.join(sorted(set(expected.values())))}"
+          f"{'' if found == expected else ' (expected ' + str(expected) + ', found ' + str(found) + ')'}; "
           f"after pruning: {summary.get('orphan', '?')} orphan")
     return 0 if good else 1
