@@ -14,8 +14,10 @@ answer for chosen accounts: test scaffolding, never product behaviour.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import urllib.parse
 import subprocess
 import time
 import uuid
@@ -124,6 +126,68 @@ class InstanceStatusShim(AwsFaultProxy):
                 failed = dict(self._failed)
             reply = Reply(reply.status, _MEMBER.sub(lambda m: _rewrite(m, failed), reply.body), reply.headers)
         return reply
+
+
+class StackSetTemplateShim(InstanceStatusShim):
+    """An InstanceStatusShim that also stands in for the StackSet's stacks: moto builds every
+    resource of a StackSet's template in each account it deploys to, and cannot build Registrar's
+    (a Lambda function whose custom resources call it). CreateStackSet and UpdateStackSet
+    requests reach moto with a stand-in template that declares the same parameters and creates
+    nothing (`trivial_template`); the real body each request carried is kept in `templates`
+    (by StackSet name, in order). Everything else is forwarded untouched. Test scaffolding for
+    docs/deploy.md's test, which drives the real `aws` CLI."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.templates: dict[str, list[str]] = {}
+        self.bucket_policies: dict[str, dict] = {}
+
+    def handle(self, request: Request, server: BackgroundServer) -> Any:
+        if request.method == "PUT" and "policy" in request.query and request.path.count("/") == 1:
+            # PutBucketPolicy: moto applies a bucket policy's statements without their conditions
+            # (moto's S3 documentation: "Conditions are not taken into account"), so a
+            # `Deny s3:*` conditioned on aws:SecureTransport would refuse every later call. The
+            # policy is kept here, for the test to check, and S3's answer to it given.
+            with self._lock:
+                self.bucket_policies[request.path.strip("/")] = json.loads(request.body)
+            return Reply(204, b"", {})
+        if request.header("X-Amz-Target") == "TrentService.ScheduleKeyDeletion":
+            # AWS takes the key's id or its ARN (API_ScheduleKeyDeletion.html: "Specify the key ID
+            # or key ARN"); moto 5.2.5 looks the KeyId up as an id only (KeyError on an ARN).
+            body = json.loads(request.body)
+            body["KeyId"] = str(body.get("KeyId", "")).rsplit("key/", 1)[-1]
+            request = dataclasses.replace(request, body=json.dumps(body).encode())
+        fields = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True) \
+            if request.method == "POST" and request.header("X-Amz-Target") is None else {}
+        if fields.get("Action", [""])[0] == "DeleteStackInstances" and not any(k.startswith("Accounts.") for k in fields):
+            # moto's DeleteStackInstances ignores DeploymentTargets (its docstring: "not yet
+            # implemented"): name the accounts of the StackSet's instances, as the OUs would.
+            accounts = self._instance_accounts(request, fields.get("StackSetName", [""])[0])
+            fields.update({f"Accounts.member.{n}": [a] for n, a in enumerate(accounts, 1)})
+            request = dataclasses.replace(request, body=urllib.parse.urlencode(fields, doseq=True).encode())
+        if fields.get("Action", [""])[0] in ("CreateStackSet", "UpdateStackSet") and "TemplateBody" in fields:
+            body = fields["TemplateBody"][0]
+            with self._lock:
+                self.templates.setdefault(fields.get("StackSetName", [""])[0], []).append(body)
+            fields["TemplateBody"] = [trivial_template(dict.fromkeys(template_parameters(body), ""))]
+            request = dataclasses.replace(request, body=urllib.parse.urlencode(fields, doseq=True).encode())
+        return super().handle(request, server)
+
+
+    def _instance_accounts(self, request: Request, stack_set: str) -> list[str]:
+        body = urllib.parse.urlencode({"Action": "ListStackInstances", "Version": "2010-05-15",
+                                       "StackSetName": stack_set}).encode()
+        listing = dataclasses.replace(request, body=body)
+        answer = self._forward(listing)
+        return sorted({a.decode() for a in re.findall(rb"<Account>(\d{12})</Account>", answer.body)})
+
+
+def template_parameters(body: str) -> list[str]:
+    """The parameter names a template declares (YAML with CloudFormation's short tags, or JSON)."""
+    if body.lstrip().startswith("{"):
+        return list(json.loads(body).get("Parameters", {}))
+    section = re.search(r"^Parameters:\n((?:(?:[ #].*)?\n)*)", body + "\n", re.M)
+    return re.findall(r"^  ([A-Za-z0-9]+):", section.group(1), re.M) if section else []
 
 
 def _rewrite(match: re.Match, failed: dict[str, tuple[str, str, str]]) -> bytes:
