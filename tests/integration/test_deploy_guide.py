@@ -25,7 +25,6 @@ which the test checks).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
