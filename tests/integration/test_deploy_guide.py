@@ -70,7 +70,7 @@ NOT_RUN = {
     "Datadog: what it collects #3": "a line for --parameters",
     "Datadog with access keys #1": "a line for --parameters",
     "8. Several regions: Dynatrace log and event ingest #1": "Dynatrace's ingest (this run is the Datadog path)",
-    "8. Several regions: Dynatrace log and event ingest #2": "a line for --parameters",
+    "8. Several regions: Dynatrace log and event ingest #2": "Dynatrace's ingest StackSet (this run is the Datadog path)",
     "8. Several regions: Dynatrace log and event ingest #3": "Dynatrace's ingest (this run is the Datadog path)",
     "Single account: `aws cloudformation deploy` or `sam deploy` #2": "SAM CLI (the SAM variant)",
     "Single account: `aws cloudformation deploy` or `sam deploy` #3": "SAM CLI (the SAM variant)",
