@@ -154,7 +154,8 @@ def test_prune_orphans_deletes_only_registrar_made_registrations_of_gone_account
     report = run.json()
     pruned = {(p["account"], p["result"]) for p in report["pruned"]}
     assert pruned == {(accounts["orphan"], "removed"), (OUTSIDE_OURS, "removed")}
-    assert "will delete 2 Registrar-made registration(s)" in run.stderr, "the plan is printed first"
+    assert "will delete 2 Registrar-made AWS integration(s) at Datadog (datadoghq.com)" in run.stderr, \
+        "the plan is printed first, in the vendor's words"
     left = {a["attributes"]["aws_account_id"] for a in sb.datadog.accounts()}
     assert accounts["orphan"] not in left and OUTSIDE_OURS not in left
     assert {accounts["closed_foreign"], OUTSIDE_FOREIGN, accounts["foreign"]} <= left
