@@ -167,6 +167,13 @@ class StackSetTemplateShim(InstanceStatusShim):
             request = dataclasses.replace(request, body=urllib.parse.urlencode(fields, doseq=True).encode())
         if fields.get("Action", [""])[0] in ("CreateStackSet", "UpdateStackSet") and "TemplateBody" in fields:
             body = fields["TemplateBody"][0]
+            declared = template_parameters(body)
+            passed = [v[0] for k, v in fields.items() if re.fullmatch(r"Parameters\.member\.\d+\.ParameterKey", k)]
+            if unknown := [p for p in passed if p not in declared]:
+                # As CloudFormation answers a parameter its template does not declare; moto,
+                # given the stand-in template below, could not tell.
+                return Reply(400, _validation_error(f"Parameters: [{', '.join(unknown)}] do not exist in the template"),
+                             {"Content-Type": "text/xml"})
             with self._lock:
                 self.templates.setdefault(fields.get("StackSetName", [""])[0], []).append(body)
             fields["TemplateBody"] = [trivial_template(dict.fromkeys(template_parameters(body), ""))]
@@ -180,6 +187,13 @@ class StackSetTemplateShim(InstanceStatusShim):
         listing = dataclasses.replace(request, body=body)
         answer = self._forward(listing)
         return sorted({a.decode() for a in re.findall(rb"<Account>(\d{12})</Account>", answer.body)})
+
+
+def _validation_error(message: str) -> bytes:
+    escaped = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (f'<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type>'
+            f"<Code>ValidationError</Code><Message>{escaped}</Message></Error>"
+            f"<RequestId>registrar-sandbox</RequestId></ErrorResponse>").encode()
 
 
 def template_parameters(body: str) -> list[str]:

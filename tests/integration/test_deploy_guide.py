@@ -3,7 +3,10 @@ the real `aws` CLI (awscli from PyPI, pinned in tests/requirements.txt) against 
 (moto's S3, CloudFormation and StackSets, Organizations, Secrets Manager, KMS, IAM; the Datadog
 emulator for `registrar audit`), in one shell, as the guide says to run them. Only the guide's
 documented placeholders are substituted (the organisation's ids, the canary account, the keys
-pasted into `cat > datadog-keys.json`).
+pasted into `cat > datadog-keys.json`, Dynatrace's environment URL and template configuration).
+It runs twice: the Datadog path, and the Dynatrace path with step 8's ingest StackSet; each from
+nothing to a canary, the rollout, `registrar audit`, an update that keeps every parameter, a
+change of one, and uninstall.
 
 Every block is classified below (`MODES`): run; or not run, with the reason: moto cannot serve
 the call (each such block is named, and its commands are checked against the CLI's own model
@@ -54,24 +57,21 @@ MOTO_CANNOT = {
     "6. Check the result #3": "needs a role in a member account (moto acts as its management account)",
     "Single account: `aws cloudformation deploy` or `sam deploy` #1":
         "moto would build the member template's resources (a Lambda function and its custom resources)",
-    "Uninstall #3": "this run made no single-account stack (its deploy is not served, above)",
-    "Uninstall #4": "reads a member account's log group (<FunctionLogGroupName>)",
+    "Uninstall #4": "this run made no single-account stack (its deploy is not served, above)",
+    "Uninstall #5": "reads a member account's log group (<FunctionLogGroupName>)",
 }
 NOT_RUN = {
     "Before you start #1": "installs the SAM CLI, only for the SAM variants",
-    "Before you start #3": "the Dynatrace variables (this run is the Datadog path)",
     "1.1 Build the arm64 zip #1": "make zip has its own test; a stand-in zip sits at the documented path",
     "1.3 Upload the zip and package the template #2": "SAM CLI (the SAM variant)",
-    "4. Create the StackSet #2": "the Dynatrace variant",
     "6. Check the result #4": "curl to Datadog's own API",
     "6. Check the result #5": "curl to Dynatrace's own API",
     "Datadog: what it collects #1": "a line for --parameters (run inside step 4's command)",
     "Datadog: what it collects #2": "a line for --parameters",
     "Datadog: what it collects #3": "a line for --parameters",
     "Datadog with access keys #1": "a line for --parameters",
-    "8. Several regions: Dynatrace log and event ingest #1": "Dynatrace's ingest (this run is the Datadog path)",
-    "8. Several regions: Dynatrace log and event ingest #2": "Dynatrace's ingest StackSet (this run is the Datadog path)",
-    "8. Several regions: Dynatrace log and event ingest #3": "Dynatrace's ingest (this run is the Datadog path)",
+    "8. Several regions: Dynatrace log and event ingest #1":
+        "replicates the key for ingest regions and updates the foundation stack (see step 2)",
     "Single account: `aws cloudformation deploy` or `sam deploy` #2": "SAM CLI (the SAM variant)",
     "Single account: `aws cloudformation deploy` or `sam deploy` #3": "SAM CLI (the SAM variant)",
     "A.1 The KMS key #1": "the appendix: instead of step 2 (run by its own test below)",
@@ -79,23 +79,41 @@ NOT_RUN = {
     "A.2 The secret #2": "the appendix (run by its own test below)",
     "A.3 Its resource policy #1": "the appendix (run by its own test below)",
 }
+# What each vendor's run leaves out of the blocks the other runs (the reason is said).
+VENDOR_NOT_RUN = {
+    "datadog": {
+        "Before you start #3": "the Dynatrace variables",
+        "4. Create the StackSet #2": "the Dynatrace variant",
+            "8. Several regions: Dynatrace log and event ingest #2": "Dynatrace's ingest StackSet",
+        "8. Several regions: Dynatrace log and event ingest #3": "Dynatrace's ingest StackSet",
+        "Uninstall #2": "Dynatrace's ingest StackSet",
+    },
+    "dynatrace": {
+        "2. The foundation stack #3": "Datadog's keys (the appendix wrote Dynatrace's token)",
+        "4. Create the StackSet #1": "the Datadog variant",
+    },
+}
+# Blocks moto cannot serve in one vendor's run only.
+VENDOR_MOTO_CANNOT: dict[str, dict[str, str]] = {}
+# The appendix's blocks each run takes instead of the foundation stack.
+BY_HAND = {"datadog": ["A.1 The KMS key #1", "A.2 The secret #1", "A.3 Its resource policy #1"],
+           "dynatrace": ["A.1 The KMS key #1", "A.2 The secret #2", "A.3 Its resource policy #1"]}
 # AWS CLI v2's own commands, which the v1 CLI from PyPI lacks: checked by name only.
 V2_ONLY = {("logs", "tail")}
 # Blocks whose last command may end with exit code 1 (the audit finds accounts not yet registered).
 MAY_FIND = {"6. Check the result #1"}
 APPENDIX = ["A.1 The KMS key #1", "A.2 The secret #1", "A.2 The secret #2", "A.3 Its resource policy #1"]
-# Where the main run takes the appendix instead of the foundation stack (Datadog's secret only).
-BY_HAND_INSTEAD = ("2. The foundation stack #1", ["A.1 The KMS key #1", "A.2 The secret #1", "A.3 Its resource policy #1"])
 
 
-def main_run(blocks: list[Block]) -> list[Block]:
-    """The blocks the Datadog path runs, in the guide's order, the appendix standing in for step 2."""
+def main_run(blocks: list[Block], vendor: str = "datadog") -> list[Block]:
+    """The blocks a vendor's path runs, in the guide's order, the appendix standing in for step 2."""
     by_key = {b.key: b for b in blocks}
+    skipped = set(MOTO_CANNOT) | set(NOT_RUN) | set(VENDOR_NOT_RUN[vendor]) | set(VENDOR_MOTO_CANNOT.get(vendor, {}))
     run = []
     for block in blocks:
-        if block.key == BY_HAND_INSTEAD[0]:
-            run += [by_key[k] for k in BY_HAND_INSTEAD[1]]
-        elif block.key not in MOTO_CANNOT and block.key not in NOT_RUN:
+        if block.key == "2. The foundation stack #1":
+            run += [by_key[k] for k in BY_HAND[vendor]]
+        elif block.key not in skipped:
             run.append(block)
     return run
 
@@ -194,7 +212,7 @@ def model_problems(words: list[str], services, global_args: set[str]) -> list[st
 def test_every_block_is_classified_and_every_aws_command_is_in_the_clis_model():
     blocks = guide_blocks(GUIDE.read_text())
     keys = [b.key for b in blocks]
-    known = set(MOTO_CANNOT) | set(NOT_RUN)
+    known = set(MOTO_CANNOT) | set(NOT_RUN) | {k for v in VENDOR_NOT_RUN.values() for k in v}
     stale = sorted(k for k in known if k not in keys)
     assert not stale, f"the test classifies blocks the guide no longer has: {stale}"
     services, global_args = cli_model()
@@ -240,8 +258,9 @@ def world(sandbox, tmp_path):
            "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "", "AWS_ENDPOINT_URL": shim.url,
            "REGISTRAR_VENDOR_ENDPOINT": sb.datadog.url}
     org_id = sb.aws.client("organizations").describe_organization()["Organization"]["Id"]
+    template = sb.dynatrace.add_monitoring_config("organisation template")
     yield dict(sb=sb, org=org, members=members, shim=shim, work=work, env=env, org_id=org_id,
-               probes=tmp_path / "probes")
+               probes=tmp_path / "probes", template=template)
     shim.stop()
 
 
@@ -255,6 +274,11 @@ def substitute(block: Block, w: dict) -> str:
         (r"^export ARTIFACTS_ACCOUNT=111122223333 ", f"export ARTIFACTS_ACCOUNT={MOTO_ACCOUNT} "),
         (r"^export CANARY=555566667777$", f"export CANARY={w['members'][0]}"),
         (r"^cat > datadog-keys\.json .*# paste .*$", f"cat > datadog-keys.json <<'KEYS'\n{keys}\nKEYS"),
+        (r"^cat > dynatrace-token\.json .*# paste .*$",
+         f"cat > dynatrace-token.json <<'KEYS'\n{json.dumps({'token': w['sb'].dynatrace_token})}\nKEYS"),
+        (r"^export DT_ENV_URL=https://abc12345\.apps\.dynatrace\.com ",
+         f"export DT_ENV_URL=https://{w['sb'].dynatrace.environment_host} "),
+        (r"^export DT_MONITORING_CONFIG_ID=vu9U3hXa3q0AAAAB\.\.\. ", f"export DT_MONITORING_CONFIG_ID={w['template']} "),
     ]
     text = block.text
     for pattern, value in rules:
@@ -272,14 +296,15 @@ def probe_stack_set(name: str) -> str:
             f'--query StackSet.Parameters --output json > "$PROBES/{name}.json"\n')
 
 
-PROBES = {"4. Create the StackSet #1": "created", "7. Updates #2": "updated", "7. Updates #3": "changed"}
+PROBES = {"4. Create the StackSet #1": "created", "4. Create the StackSet #2": "created", "7. Updates #2": "updated",
+          "7. Updates #3": "changed"}
 # Test scaffolding before a block: what else happens to the world by then.
 AGAIN = "1.3 Upload the zip and package the template #1 (again: a new build, step 7)"
 BEFORE = {
     # A new build, which step 7 uploads and packages again with step 1.3: a second object.
     AGAIN: "printf 'PK\\005\\006 a new build %18s' '' > target/lambda/bootstrap/bootstrap.zip\n",
     # Someone ran `aws s3 rm` on the versioned bucket, as the guide once said: delete markers.
-    "Uninstall #6": 'aws s3 rm "s3://$BUCKET/registrar/" --recursive --region "$REGION"\n'
+    "Uninstall #7": 'aws s3 rm "s3://$BUCKET/registrar/" --recursive --region "$REGION"\n'
                     'aws s3api list-object-versions --bucket "$BUCKET" --region "$REGION" --output json '
                     '> "$PROBES/versions-before-uninstall.json"\n',
 }
@@ -315,11 +340,14 @@ def parameters(w: dict, name: str) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in json.loads((w["probes"] / f"{name}.json").read_text())}
 
 
-def test_the_guide_from_nothing_to_a_rollout_its_audit_an_update_and_back_to_nothing(world):
+@pytest.mark.parametrize("vendor", ["datadog", "dynatrace"])
+def test_the_guide_from_nothing_to_a_rollout_its_audit_an_update_and_back_to_nothing(world, vendor):
     w = world
-    blocks = main_run(guide_blocks(GUIDE.read_text()))
-    assert [b.key for b in blocks][:3] == ["Before you start #2", "1.2 A bucket for the code, readable by the "
-                                           "organisation #1", "1.3 Upload the zip and package the template #1"]
+    if vendor == "dynatrace":
+        w["env"]["REGISTRAR_VENDOR_ENDPOINT"] = w["sb"].dynatrace.url
+    name = f"registrar-{vendor}"
+    blocks = main_run(guide_blocks(GUIDE.read_text()), vendor)
+    assert [b.key for b in blocks][0] == "Before you start #2" and "Uninstall #7" in [b.key for b in blocks]
     run = run_script(script_of(blocks, w), w)
     last = ([line for line in run.stderr.splitlines() if line.startswith("@@ ")] or ["(none)"])[-1]
     assert run.returncode == 0, f"failed in block {last}:\n{run.stderr[-3000:]}\n{run.stdout[-2000:]}"
@@ -327,7 +355,7 @@ def test_the_guide_from_nothing_to_a_rollout_its_audit_an_update_and_back_to_not
     sb, shim = w["sb"], w["shim"]
 
     # Step 1.3's packaged template went to the StackSet, with the code's bucket and content-named key.
-    bodies = shim.templates["registrar-datadog"]
+    bodies = shim.templates[name]
     assert len(bodies) == 3 and len(set(bodies[:2])) == 2, "the update carried the new build's key"
     assert all(re.search(r"Code: \{S3Bucket: registrar-artifacts-\d{12}-eu-west-1, "
                                               r"S3Key: registrar/[0-9a-f]{16}/bootstrap.zip\}", b) for b in bodies)
@@ -341,13 +369,21 @@ def test_the_guide_from_nothing_to_a_rollout_its_audit_an_update_and_back_to_not
     # Step 6: the audit read the StackSet, the organisation and Datadog, and found the accounts
     # that no stack has registered yet (moto runs no Lambda): exit code 1, one line each.
     assert "@@ exit 1" in run.stderr, run.stderr[-2000:]
-    assert "StackSet registrar-datadog against datadog (datadoghq.com)" in run.stdout
+    location = "datadoghq.com" if vendor == "datadog" else sb.dynatrace.environment_host
+    assert f"StackSet {name} against {vendor} ({location})" in run.stdout, run.stdout[-3000:]
     for account in w["members"]:
         assert re.search(rf"^missing\s+{account}\s", run.stdout, re.M), run.stdout[-3000:]
 
     # Step 7: an update keeps every parameter; a change changes only the one named.
     created = parameters(w, "created")
-    assert created["DatadogRegions"] == "us-east-1,eu-west-1" and created["DatadogSite"] == "datadoghq.com"
+    if vendor == "datadog":
+        assert created["DatadogRegions"] == "us-east-1,eu-west-1" and created["DatadogSite"] == "datadoghq.com"
+    else:
+        assert created["EnvironmentUrl"] == f"https://{sb.dynatrace.environment_host}"
+        assert created["MonitoringConfigId"] == w["template"]
+        # Step 8: the ingest StackSet, from its own template, in three regions, then gone.
+        (ingest,) = shim.templates["registrar-dynatrace-ingest"]
+        assert "Code:" not in ingest and "AWS::KinesisFirehose::DeliveryStream" in ingest
     assert parameters(w, "updated") == created
     assert parameters(w, "changed") == dict(created, OnDeleteError="retain")
 
@@ -356,8 +392,7 @@ def test_the_guide_from_nothing_to_a_rollout_its_audit_an_update_and_back_to_not
     versions = json.loads((w["probes"] / "versions-before-uninstall.json").read_text())
     assert len(versions["Versions"]) == 2 and len(versions["DeleteMarkers"]) == 2
     cfn = sb.aws.client("cloudformation", "eu-west-1")
-    assert {s["StackSetName"]: s["Status"] for s in cfn.list_stack_sets()["Summaries"]} in (
-        {}, {"registrar-datadog": "DELETED"})
+    assert {s["Status"] for s in cfn.list_stack_sets()["Summaries"]} <= {"DELETED"}
     assert sb.aws.client("s3", "eu-west-1").list_buckets()["Buckets"] == []
     secrets = sb.aws.client("secretsmanager", "eu-west-1").list_secrets(IncludePlannedDeletion=True)["SecretList"]
     assert secrets and all("DeletedDate" in s for s in secrets)
