@@ -38,7 +38,7 @@ help:
 	@echo "  make bench-audit               registrar audit of 5,000 accounts and registrations (AUDIT_ARGS)"
 	@echo "Maintain:"
 	@echo "  make refresh-permissions [FROM=<recording>...]  rebuild the bundled Datadog permission lists"
-	@echo "  make clean                     remove .venv and target/"
+	@echo "  make clean                     remove .venv, .venv-sam and target/"
 
 # The sandbox (./sandbox, editable: the tests and demos import it as `sandbox`) and the test tools,
 # with exact pins in sandbox/pyproject.toml and tests/requirements.txt.
