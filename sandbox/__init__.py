@@ -8,6 +8,7 @@ Nothing here reaches AWS or a vendor. The pieces, one job per module:
 - `runtime_api` the Lambda Runtime API (2018-06-01)
 - `function`    runs the binary like Lambda: env from scratch, timeout kill, freeze, logs
 - `aws`         moto_server subprocess (Secrets Manager, STS, IAM) and boto3 helpers
+- `iam_quotas`  IAM's documented quotas, enforced in front of moto (always on)
 - `events`      realistic CloudFormation custom-resource events
 - `blackhole`   an endpoint that accepts requests and never answers
 - `awsfaults`   a fault-injecting proxy in front of moto (Secrets Manager, STS)

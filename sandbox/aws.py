@@ -1,8 +1,9 @@
 """moto in server mode, standing in for Secrets Manager, STS and IAM.
 
-One job: run `moto_server -H 127.0.0.1 -p <free port>` as a subprocess of the
+One job: run moto's server on 127.0.0.1:<free port> as a subprocess of the
 current virtualenv (wait until it answers, reset it between tests, kill it on
-teardown), and give tests boto3 helpers that talk to it: create a vendor
+teardown), behind the layer that enforces IAM's quotas (`iam_quotas`; always on, so
+every test meets the limits AWS has), and give tests boto3 helpers that talk to it: create a vendor
 secret in any region and return the ARN moto generated, create IAM roles,
 assume roles (moto's STS hands out credentials that act in the role's account,
 which is how a "central" account holding the secret is modelled).
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,7 +23,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -40,13 +39,8 @@ def free_port() -> int:
 
 
 def _moto_command(port: int) -> list[str]:
-    script = Path(sys.executable).parent / "moto_server"
-    if script.exists():
-        return [str(script), "-H", "127.0.0.1", "-p", str(port)]
-    found = shutil.which("moto_server")
-    if found:
-        return [found, "-H", "127.0.0.1", "-p", str(port)]
-    return [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1", "-p", str(port)]
+    # moto's own server, behind the layer that refuses what IAM refuses (`iam_quotas`).
+    return [sys.executable, "-m", "sandbox.iam_quotas", "-H", "127.0.0.1", "-p", str(port)]
 
 
 class MotoServer:
