@@ -1,27 +1,62 @@
 //! The actions a vendor's role must never be allowed: reading data or secrets. The permissions
 //! step drops any action of a vendor's list that covers one of them (and logs it), whatever
-//! the vendor publishes; the template test holds the vendor roles of the member templates
-//! (`templates/`) to the same list (`tests/template/data_reading_actions.json`, kept equal to
-//! [`DATA_READING_ACTIONS`] by a test).
+//! the vendor publishes; the permissions boundary each member template (`templates/`) sets on
+//! every vendor principal denies them; the template tests hold the vendor roles to the same
+//! list (`tests/template/data_reading_actions.json`, kept equal to [`DATA_READING_ACTIONS`] by a
+//! test).
 //!
 //! An action in a policy may be a wildcard pattern (`s3:Get*`, `dynamodb:*`, `*`); it is refused
 //! when the pattern matches any action below, case-insensitively, as IAM matches actions.
 
-/// Actions that read stored data or secret values (not metadata about them).
-pub const DATA_READING_ACTIONS: [&str; 13] = [
+/// Actions that read stored data or secret values (not metadata about them). Each service's
+/// actions and what they return: the Service Authorization Reference,
+/// https://docs.aws.amazon.com/service-authorization/latest/reference/list_<service>.html
+/// (the page named beside each group), and the service's API reference.
+pub const DATA_READING_ACTIONS: [&str; 29] = [
+    // list_amazons3.html: an object's content, any version.
     "s3:GetObject",
     "s3:GetObjectVersion",
+    // list_amazondynamodb.html: items, by key, query, scan, PartiQL, or from the table's stream.
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:Scan",
+    "dynamodb:PartiQLSelect",
+    "dynamodb:GetRecords",
+    // list_awssecretsmanager.html: secret values, one or many at once.
     "secretsmanager:GetSecretValue",
+    "secretsmanager:BatchGetSecretValue",
+    // list_awskeymanagementservice.html: the plaintext of anything a key encrypted.
     "kms:Decrypt",
+    // list_awssystemsmanager.html: parameter values (SecureString decrypted on request),
+    // the history too.
     "ssm:GetParameter",
     "ssm:GetParameters",
     "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+    // list_amazonkinesis.html, list_amazonsqs.html: stream records, queue messages.
     "kinesis:GetRecords",
     "sqs:ReceiveMessage",
+    // list_amazoncloudwatchlogs.html: log events, by stream, Logs Insights query, live tail or
+    // record. (logs:FilterLogEvents reads log events too; Datadog's standard list asks for it,
+    // and docs/template.md says why it is kept.)
+    "logs:GetLogEvents",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "logs:StartLiveTail",
+    "logs:GetLogRecord",
+    // list_amazonkeyspacesforapachecassandra.html: Select reads a table's rows.
+    "cassandra:Select",
+    // list_amazonathena.html: a query's result rows.
+    "athena:GetQueryResults",
+    // list_amazonelasticcontainerregistry.html: image manifests and layers.
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    // list_awscodecommit.html: file contents.
+    "codecommit:GetBlob",
+    "codecommit:GetFile",
+    // list_amazonec2.html: a Windows instance's encrypted administrator password.
+    "ec2:GetPasswordData",
 ];
 
 /// The data-reading action `pattern` allows, if any.

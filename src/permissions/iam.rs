@@ -2,11 +2,12 @@
 //! one role (or, for a vendor that signs in with an access key, one user), written in an order
 //! that never leaves it without permissions.
 //!
-//! Only what the step needs, each call scoped in the template to the one role and to policies
-//! named under our prefix (`FunctionRole` in `templates/datadog.yaml`): PutRolePolicy,
-//! DeleteRolePolicy, CreatePolicy, GetPolicy, GetPolicyVersion, ListPolicyVersions,
-//! CreatePolicyVersion, DeletePolicyVersion, DeletePolicy, AttachRolePolicy, DetachRolePolicy,
-//! and ListPolicies (which IAM cannot scope; it reads names only).
+//! Only what the step needs, each call scoped in the template to the one role (or user) and to
+//! policies named under our prefix (`FunctionRole` in `templates/datadog.yaml`): PutRolePolicy,
+//! DeleteRolePolicy (DeleteUserPolicy), CreatePolicy, GetPolicy, GetPolicyVersion,
+//! ListPolicyVersions, CreatePolicyVersion, DeletePolicyVersion, DeletePolicy,
+//! AttachRolePolicy, DetachRolePolicy (AttachUserPolicy, DetachUserPolicy), and ListPolicies
+//! (which IAM cannot scope; it reads names only).
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::PolicyScopeType;
@@ -36,6 +37,14 @@ pub const USER_PREFIX: &str = "user/";
 /// The bare IAM name of a holder (`role`, or `user/<name>` → `name`), for policy names.
 pub fn bare_name(holder: &str) -> &str {
     holder.strip_prefix(USER_PREFIX).unwrap_or(holder)
+}
+
+/// A holder as a person reads it: `role <name>` or `user <name>`.
+pub fn describe(holder: &str) -> String {
+    match holder.strip_prefix(USER_PREFIX) {
+        Some(user) => format!("user {user}"),
+        None => format!("role {holder}"),
+    }
 }
 
 /// One role's (or user's) policies of ours.
@@ -397,15 +406,14 @@ fn fail<E: ProvideErrorMetadata, R>(call: String, error: SdkError<E, R>) -> IamE
         SdkError::ResponseError(_) => ("the answer could not be read".to_owned(), None, true),
         _ => ("the call failed".to_owned(), None, false),
     };
+    let operation = call.split_whitespace().next().unwrap_or_default();
     let hint = match code.as_deref() {
         Some("AccessDenied" | "AccessDeniedException") => {
-            " The function's role may change only the vendor's role and the policies named registrar-<role>-<vendor>-…: deploy the template as shipped, and check service control policies and permissions boundaries."
+            " The function's role may change only the vendor's role or user and the policies named registrar-<role>-<vendor>-…: deploy the template as shipped, and check service control policies and permissions boundaries."
         }
-        Some("LimitExceeded") => {
-            " The role has reached an IAM quota (managed policies per role, default 10, up to 20 on request; or 10,240 characters of inline policies). Detach policies you added to the vendor's role, or ask AWS to raise 'Managed policies per role'."
-        }
+        Some("LimitExceeded") => limit_hint(operation),
         Some("NoSuchEntity") => {
-            " The vendor's role does not exist: it is created by the same stack, before this step."
+            " The vendor's role or user does not exist: it is created by the same stack, before this step."
         }
         _ if transient => " Retrying the stack operation is safe.",
         _ => "",
@@ -418,9 +426,56 @@ fn fail<E: ProvideErrorMetadata, R>(call: String, error: SdkError<E, R>) -> IamE
     }
 }
 
+/// What to do about the IAM quota `operation` hit (IAM and AWS STS quotas,
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+fn limit_hint(operation: &str) -> &'static str {
+    match operation {
+        "AttachRolePolicy" => {
+            " The role has reached IAM's quota of managed policies attached per role (10 by default; the vendor's lists take one per chunk, and SecurityAudit one more with resource collection): detach the policies you added to the vendor's role, or request an increase of 'Managed policies per role' (up to 20) in Service Quotas (IAM), then retry."
+        }
+        "AttachUserPolicy" => {
+            " The user has reached IAM's quota of managed policies attached per user (10 by default; the vendor's lists take one per chunk): detach the policies you added to the vendor's user, or request an increase of 'Managed policies per user' (up to 20) in Service Quotas (IAM), then retry."
+        }
+        "PutRolePolicy" => {
+            " The role's inline policies may total 10,240 characters (IAM's quota, not adjustable): remove inline policies you added to the vendor's role, then retry."
+        }
+        "PutUserPolicy" => {
+            " The user's inline policies may total 2,048 characters (IAM's quota, not adjustable): remove inline policies you added to the vendor's user, then retry."
+        }
+        "CreatePolicyVersion" => {
+            " A managed policy may hold 6,144 characters and keep 5 versions (IAM's quotas, not adjustable): delete the policy's versions that are not the default, then retry; if the vendor's list outgrew a policy, report it."
+        }
+        "CreatePolicy" => {
+            " IAM's quotas allow 1,500 customer managed policies per account (adjustable up to 5,000 in Service Quotas) and 6,144 characters per policy: delete unused customer managed policies or request an increase, then retry."
+        }
+        _ => " An IAM quota was reached (see IAM and AWS STS quotas in the IAM User Guide).",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_quota_iam_can_answer_names_what_to_do() {
+        for operation in [
+            "AttachRolePolicy",
+            "AttachUserPolicy",
+            "PutRolePolicy",
+            "PutUserPolicy",
+            "CreatePolicyVersion",
+            "CreatePolicy",
+        ] {
+            let hint = limit_hint(operation);
+            assert!(hint.contains("quota"), "{operation}: {hint}");
+            assert!(hint.contains("retry"), "{operation}: {hint}");
+        }
+        assert!(limit_hint("AttachRolePolicy").contains("Service Quotas"));
+        assert_ne!(
+            limit_hint("AttachRolePolicy"),
+            limit_hint("AttachUserPolicy")
+        );
+    }
 
     #[test]
     fn stored_documents_are_compared_decoded() {

@@ -2,11 +2,13 @@
 //! lists on the role the vendor assumes, never broader.
 //!
 //! - Create and Update fetch the lists first (the vendor's own, or the bundled copy when the
-//!   vendor cannot be reached), drop any action that reads data or secrets ([`deny`]), and only
-//!   then write: the standard list as one inline policy (PutRolePolicy replaces it at once), each
-//!   resource-collection chunk as a managed policy (a new default version when it changed),
-//!   and only after that detach and delete the policies of ours no longer needed. The role is
-//!   never without permissions in between.
+//!   vendor cannot be reached), drop any action that reads data or secrets ([`deny`]) or is not
+//!   read-only ([`verbs`]), logging each, and only then write: on a role, the standard list as
+//!   one inline policy (PutRolePolicy replaces it at once); on a user (whose inline policies may
+//!   total only 2,048 characters), the standard list as managed policies; each
+//!   resource-collection chunk as a managed policy (a new default version when it changed);
+//!   and only after that detach and delete the policies of ours no longer needed (and a user's
+//!   inline copy of an earlier release). The holder is never without permissions in between.
 //! - Delete removes every policy of ours from the role its id names; what is gone is fine, and
 //!   a permanent error follows `OnDeleteError`.
 //! - A Create answers the id naming its role even when it fails (or is cut short at the
@@ -21,6 +23,7 @@
 pub mod deny;
 pub mod iam;
 pub mod policies;
+pub mod verbs;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,7 +37,9 @@ use crate::progress::Progress;
 use crate::props::{self, OnDeleteError, Properties, PropertyError};
 
 use self::iam::{IamError, RoleIam};
-use self::policies::{MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy};
+use self::policies::{
+    ListKind, MANAGED_POLICY_LIMIT, document, fit, inline_policy_name, is_managed_policy,
+};
 
 /// The step's properties: the vendor, the role (or, with `UserName`, the user: `user/<name>`),
 /// its account and partition. The vendor's own
@@ -171,23 +176,41 @@ pub async fn attach(
         "fetching {vendor}'s IAM permission lists for role {}",
         reference.role
     ));
-    let lists = refuse_data_reading(lists.await);
+    let lists = refuse_unaccepted(lists.await);
+    let holder = iam::bare_name(&reference.role);
+    let is_user = reference.role.starts_with(iam::USER_PREFIX);
     let chunks = fit(&lists.resource_collection, MANAGED_POLICY_LIMIT);
-    let managed =
-        policies::managed_policies(vendor.as_str(), iam::bare_name(&reference.role), &chunks);
+    let mut managed = Vec::new();
+    if is_user {
+        let standard = fit(std::slice::from_ref(&lists.standard), MANAGED_POLICY_LIMIT);
+        managed.extend(policies::managed_policies(
+            vendor.as_str(),
+            holder,
+            ListKind::Standard,
+            &standard,
+        ));
+    }
+    managed.extend(policies::managed_policies(
+        vendor.as_str(),
+        holder,
+        ListKind::ResourceCollection,
+        &chunks,
+    ));
     let iam = role_iam(aws, &reference).await;
     let written = async {
         event.progress.sent_a_change();
-        event.progress.set(format!(
-            "writing the inline policy {} of role {} (IAM)",
-            inline_policy_name(vendor.as_str()),
-            reference.role
-        ));
-        iam.put_inline(
-            &inline_policy_name(vendor.as_str()),
-            &document(&lists.standard),
-        )
-        .await?;
+        if !is_user {
+            event.progress.set(format!(
+                "writing the inline policy {} of role {} (IAM)",
+                inline_policy_name(vendor.as_str()),
+                reference.role
+            ));
+            iam.put_inline(
+                &inline_policy_name(vendor.as_str()),
+                &document(&lists.standard),
+            )
+            .await?;
+        }
         for policy in &managed {
             event.progress.set(format!(
                 "writing and attaching the managed policy {} (IAM)",
@@ -196,7 +219,14 @@ pub async fn attach(
             iam.put_managed(policy).await?;
         }
         let wanted: Vec<&str> = managed.iter().map(|p| p.name.as_str()).collect();
-        remove_managed_except(&iam, vendor, &wanted, &event.progress).await
+        remove_managed_except(&iam, vendor, &wanted, &event.progress).await?;
+        if is_user {
+            // An earlier release wrote the user's standard list inline; the managed copy is
+            // attached by now.
+            iam.delete_inline(&inline_policy_name(vendor.as_str()))
+                .await?;
+        }
+        Ok::<(), IamError>(())
     }
     .await;
     let standard_count = lists.standard.len();
@@ -221,14 +251,17 @@ pub async fn attach(
                     "ResourceCollectionPermissionCount".to_owned(),
                     resource_collection_count.to_string(),
                 ),
-                ("PolicyCount".to_owned(), (1 + managed.len()).to_string()),
+                (
+                    "PolicyCount".to_owned(),
+                    (usize::from(!is_user) + managed.len()).to_string(),
+                ),
             ]);
             Outcome::success(reference.to_string(), data)
         }
         Err(e) => {
             let reason = format!(
-                "Could not attach {vendor}'s permissions to role {}: {e}",
-                reference.role
+                "Could not attach {vendor}'s permissions to {}: {e}",
+                iam::describe(&reference.role)
             );
             let id = match (event.request_type, event.physical_id) {
                 (RequestType::Update, Some(incoming)) => incoming.to_owned(),
@@ -269,11 +302,16 @@ async fn remove_managed_except(
     Ok(())
 }
 
-/// The lists without any action that reads data or secrets; each one dropped is logged.
-pub fn refuse_data_reading(lists: PermissionLists) -> PermissionLists {
+/// The lists without any action that reads data or secrets or is not read-only; each one
+/// dropped is logged with the reason.
+pub fn refuse_unaccepted(lists: PermissionLists) -> PermissionLists {
     let keep = |action: &String| match deny::reads_data(action) {
         Some(covered) => {
             tracing::warn!(action = %action, reads = covered, "refusing an action of the vendor's permission list: it reads data or secrets");
+            false
+        }
+        None if !verbs::is_accepted(action) => {
+            tracing::warn!(action = %action, verbs = ?verbs::READ_ONLY_VERBS, "refusing an action of the vendor's permission list: it is not read-only (its verb is none of the read-only verbs, and it is not one the vendor documents)");
             false
         }
         None => true,
@@ -326,21 +364,30 @@ mod tests {
     use crate::integrations::ListSource;
 
     #[test]
-    fn data_reading_actions_never_reach_the_role() {
+    fn data_reading_and_writing_actions_never_reach_the_role() {
         let lists = PermissionLists {
             standard: vec![
                 "ec2:Describe*".into(),
                 "s3:Get*".into(),
                 "s3:GetBucketTagging".into(),
+                "iam:PassRole".into(),
+                "logs:PutSubscriptionFilter".into(),
             ],
             resource_collection: vec![
-                vec!["kms:Decrypt".into()],
+                vec!["kms:Decrypt".into(), "ec2:*".into()],
                 vec!["dynamodb:*".into(), "rds:List*".into()],
             ],
             source: ListSource::Vendor(Kind::Datadog),
         };
-        let kept = refuse_data_reading(lists);
-        assert_eq!(kept.standard, ["ec2:Describe*", "s3:GetBucketTagging"]);
+        let kept = refuse_unaccepted(lists);
+        assert_eq!(
+            kept.standard,
+            [
+                "ec2:Describe*",
+                "s3:GetBucketTagging",
+                "logs:PutSubscriptionFilter"
+            ]
+        );
         assert_eq!(kept.resource_collection, vec![vec!["rds:List*".to_owned()]]);
     }
 }

@@ -4,26 +4,49 @@
 //! As Datadog's organisation template does (DataDog/cloudformation-template,
 //! `aws_organizations/attach_integration_permissions.py`): the standard list is one inline
 //! policy of the role, and each chunk of the resource-collection list one customer-managed
-//! policy attached to it. The names are ours: `registrar-<vendor>-standard` (inline; inline
-//! names are per role), and `registrar-<role>-<vendor>-resource-collection-<n>` at IAM path
-//! `/registrar/` (managed policy names are per account).
+//! policy attached to it. A user's inline policies may total only 2,048 characters (IAM and
+//! AWS STS quotas, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html;
+//! Datadog's standard list alone is 2,698), so a user gets its standard list as managed
+//! policies too. The names are ours: `registrar-<vendor>-standard` (inline; inline names are
+//! per role), and `registrar-<holder>-<vendor>-standard-<n>` and
+//! `registrar-<holder>-<vendor>-resource-collection-<n>` at IAM path `/registrar/` (managed
+//! policy names are per account).
 
 use serde_json::json;
 
 /// The IAM path of every managed policy the step creates.
 pub const POLICY_PATH: &str = "/registrar/";
-/// IAM's limit on one customer-managed policy document, whitespace not counted.
+/// IAM's limit on one customer-managed policy document, whitespace not counted (IAM and AWS STS
+/// quotas, "IAM and STS character limits").
 pub const MANAGED_POLICY_LIMIT: usize = 6144;
+
+/// Which of the vendor's lists a managed policy holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Standard,
+    ResourceCollection,
+}
+
+impl ListKind {
+    const ALL: [ListKind; 2] = [ListKind::Standard, ListKind::ResourceCollection];
+
+    fn slug(self) -> &'static str {
+        match self {
+            ListKind::Standard => "standard",
+            ListKind::ResourceCollection => "resource-collection",
+        }
+    }
+}
 
 /// The role's inline policy holding the vendor's standard list.
 pub fn inline_policy_name(vendor: &str) -> String {
     format!("registrar-{vendor}-standard")
 }
 
-/// The prefix of every managed policy of ours for `role`; the policy names are the prefix and
-/// a number from 1.
-pub fn managed_policy_prefix(vendor: &str, role: &str) -> String {
-    format!("registrar-{role}-{vendor}-resource-collection-")
+/// The prefix of every managed policy of ours for `holder` (a role's or a user's name); the
+/// policy names are the prefix, the list's name and a number from 1.
+pub fn managed_policy_prefix(vendor: &str, holder: &str) -> String {
+    format!("registrar-{holder}-{vendor}-")
 }
 
 /// A customer-managed policy to write and attach.
@@ -63,17 +86,23 @@ pub fn fit(chunks: &[Vec<String>], limit: usize) -> Vec<Vec<String>> {
     fitted
 }
 
-/// The managed policies for the resource-collection chunks of `vendor` on `role`.
-pub fn managed_policies(vendor: &str, role: &str, chunks: &[Vec<String>]) -> Vec<ManagedPolicy> {
-    let prefix = managed_policy_prefix(vendor, role);
+/// The managed policies for the chunks of `vendor`'s `kind` list on `holder`.
+pub fn managed_policies(
+    vendor: &str,
+    holder: &str,
+    kind: ListKind,
+    chunks: &[Vec<String>],
+) -> Vec<ManagedPolicy> {
+    let prefix = managed_policy_prefix(vendor, holder);
     let total = chunks.len();
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| ManagedPolicy {
-            name: format!("{prefix}{}", i + 1),
+            name: format!("{prefix}{}-{}", kind.slug(), i + 1),
             description: format!(
-                "Registrar: {vendor}'s resource-collection permissions for role {role} (part {} of {total})",
+                "Registrar: {vendor}'s {} permissions for {holder} (part {} of {total})",
+                kind.slug(),
                 i + 1
             ),
             document: document(chunk),
@@ -81,12 +110,18 @@ pub fn managed_policies(vendor: &str, role: &str, chunks: &[Vec<String>]) -> Vec
         .collect()
 }
 
-/// Whether `name` is one of our managed policies for the role whose prefix is `prefix`
-/// (the prefix and a number, nothing else: a role named `x-datadog-resource-collection` does
-/// not make another role's policies look like its own).
+/// Whether `name` is one of our managed policies for the holder whose prefix is `prefix`
+/// (the prefix, a list's name and a number, nothing else: a role named
+/// `x-datadog-resource-collection` does not make another role's policies look like its own).
 pub fn is_managed_policy(prefix: &str, name: &str) -> bool {
-    name.strip_prefix(prefix)
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    ListKind::ALL.iter().any(|kind| {
+        rest.strip_prefix(kind.slug())
+            .and_then(|n| n.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 #[cfg(test)]
@@ -122,16 +157,24 @@ mod tests {
     #[test]
     fn names_are_under_our_prefix_and_never_another_roles() {
         let prefix = managed_policy_prefix("datadog", "DatadogIntegrationRole");
-        assert_eq!(
-            prefix,
-            "registrar-DatadogIntegrationRole-datadog-resource-collection-"
-        );
+        assert_eq!(prefix, "registrar-DatadogIntegrationRole-datadog-");
         let policies = managed_policies(
             "datadog",
             "DatadogIntegrationRole",
+            ListKind::ResourceCollection,
             &[actions(1), actions(2)],
         );
-        assert_eq!(policies[1].name, format!("{prefix}2"));
+        assert_eq!(policies[1].name, format!("{prefix}resource-collection-2"));
+        let standard = managed_policies(
+            "datadog",
+            "DatadogIntegrationRole",
+            ListKind::Standard,
+            &[actions(1)],
+        );
+        assert_eq!(standard[0].name, format!("{prefix}standard-1"));
+        assert!(is_managed_policy(&prefix, &standard[0].name));
+        assert!(!is_managed_policy(&prefix, &format!("{prefix}standard-")));
+        assert!(!is_managed_policy(&prefix, &format!("{prefix}other-1")));
         assert!(
             policies
                 .iter()
@@ -141,7 +184,10 @@ mod tests {
             "datadog",
             "DatadogIntegrationRole-datadog-resource-collection",
         );
-        assert!(!is_managed_policy(&prefix, &format!("{other}1")));
+        assert!(!is_managed_policy(
+            &prefix,
+            &format!("{other}resource-collection-1")
+        ));
         assert!(!is_managed_policy(&prefix, &prefix));
         assert_eq!(inline_policy_name("datadog"), "registrar-datadog-standard");
     }

@@ -1,8 +1,10 @@
 """The role-permissions step (`Phase: role-permissions`) through the real binary, against moto's IAM
-and the Datadog emulator's permission endpoints: the role gets exactly Datadog's lists (the
-standard one inline, the resource-collection one as managed policies), an Update swaps them
-without a moment without permissions, a Delete leaves no policy of ours, and when Datadog cannot
-be reached the bundled lists are used and the log says so."""
+behind the sandbox's IAM quota layer and the Datadog emulator's permission endpoints: the role
+gets exactly Datadog's lists (the standard one inline, the resource-collection one as managed
+policies; a user both as managed policies), within IAM's quotas, an Update swaps them without a
+moment without permissions, a Delete leaves no policy of ours, an action that reads data or is
+not read-only never reaches the role, and when Datadog cannot be reached the bundled lists are
+used and the log says so."""
 
 from __future__ import annotations
 
@@ -21,6 +23,15 @@ ROLE = "DatadogIntegrationRole"
 INLINE = "registrar-datadog-standard"
 PREFIX = f"registrar-{ROLE}-datadog-resource-collection-"
 PHYSICAL_ID = f"registrar:permissions:datadog:aws:{ACCOUNT}:{ROLE}"
+# The one action of Datadog's published lists the step refuses: Keyspaces' Select reads a
+# table's rows (src/permissions/deny.rs).
+REFUSED_FROM_DATADOG = {"cassandra:Select"}
+
+
+def accepted(chunks: list[list[str]]) -> list[list[str]]:
+    """Datadog's chunks as the step writes them: without the actions it refuses."""
+    kept = [[a for a in chunk if a not in REFUSED_FROM_DATADOG] for chunk in chunks]
+    return [chunk for chunk in kept if chunk]
 
 
 def make_role(sb, name: str = ROLE) -> None:
@@ -82,10 +93,10 @@ def test_create_attaches_exactly_datadogs_lists_and_delete_leaves_nothing(sandbo
     resource_collection = sb.datadog.permissions("resource_collection")
     inline, managed = role_state(sb)
     assert inline == standard
-    assert managed == policy_chunks(resource_collection), "one managed policy per chunk Datadog answered"
-    assert sum(len(c) for c in managed) == len(resource_collection)
+    assert managed == accepted(policy_chunks(resource_collection)), "one managed policy per chunk Datadog answered"
+    assert sum(len(c) for c in managed) == len(resource_collection) - len(REFUSED_FROM_DATADOG)
     assert created["Data"] == {"PermissionsSource": "datadog", "StandardPermissionCount": str(len(standard)),
-                               "ResourceCollectionPermissionCount": str(len(resource_collection)),
+                               "ResourceCollectionPermissionCount": str(sum(len(c) for c in managed)),
                                "PolicyCount": str(1 + len(managed))}
     # The lists need no keys: none were sent, and no secret was read.
     for request in sb.datadog.requests_matching("GET", IAM_PERMISSIONS_PATH):
@@ -245,24 +256,170 @@ def inv_records(inv) -> list[dict]:
 
 
 
-def test_an_access_key_user_gets_exactly_datadogs_lists_and_delete_leaves_nothing(sandbox):
+def holder_policies(sb, kind: str, name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(inline policy name → document text, attached policy name → default version's document text)."""
+    client = iam(sb)
+    if kind == "role":
+        names = client.list_role_policies(RoleName=name)["PolicyNames"]
+        inline = {n: client.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"] for n in names}
+        attached = client.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    else:
+        names = client.list_user_policies(UserName=name)["PolicyNames"]
+        inline = {n: client.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"] for n in names}
+        attached = client.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+    managed = {}
+    for policy in attached:
+        meta = client.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]
+        version = client.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=meta["DefaultVersionId"])
+        managed[policy["PolicyName"]] = version["PolicyVersion"]["Document"]
+    as_text = lambda doc: json.dumps(document(doc), separators=(",", ":"))  # noqa: E731
+    return {n: as_text(d) for n, d in inline.items()}, {n: as_text(d) for n, d in managed.items()}
+
+
+def actions_of(documents) -> list[str]:
+    out = []
+    for text in documents:
+        (statement,) = json.loads(text)["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        out.extend(statement["Action"])
+    return out
+
+
+def user_props(user: str, **more) -> dict:
+    return props(RoleName=None, UserName=user, **more)
+
+
+def test_an_access_key_user_gets_datadogs_lists_as_managed_policies_and_delete_leaves_nothing(sandbox):
     # Access-key accounts (AuthType: access-keys): the same lists, on the IAM user Datadog signs
-    # in as (`UserName`), never on a role.
+    # in as (`UserName`), never on a role; all of them managed policies, since a user's inline
+    # policies may total only 2,048 characters and the standard list alone is longer. The
+    # sandbox refuses an inline standard list on the user as IAM does (LimitExceeded): this test
+    # fails if the step puts it back inline.
     sb = sandbox
     user = "DatadogIntegrationUser"
     iam(sb).create_user(UserName=user, Path="/registrar/")
     stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
     fn = sb.function()
-    created = answered(fn.invoke(stack.create(props(RoleName=None, UserName=user))), "SUCCESS")
+    created = answered(fn.invoke(stack.create(user_props(user))), "SUCCESS")
     assert created["PhysicalResourceId"] == f"registrar:permissions:datadog:aws:{ACCOUNT}:user/{user}"
-    client = iam(sb)
-    assert client.list_user_policies(UserName=user)["PolicyNames"] == [INLINE]
-    (statement,) = document(client.get_user_policy(UserName=user, PolicyName=INLINE)["PolicyDocument"])["Statement"]
-    assert set(statement["Action"]) == set(sb.datadog.permissions("standard"))
-    attached = client.list_attached_user_policies(UserName=user)["AttachedPolicies"]
-    assert attached and all(p["PolicyName"].startswith(f"registrar-{user}-datadog-resource-collection-") for p in attached)
-    assert client.list_roles()["Roles"] == [], "no role is made or written"
-    answered(fn.invoke(stack.delete(created["PhysicalResourceId"], props(RoleName=None, UserName=user))), "SUCCESS")
-    assert client.list_user_policies(UserName=user)["PolicyNames"] == []
-    assert client.list_attached_user_policies(UserName=user)["AttachedPolicies"] == []
+    inline, managed = holder_policies(sb, "user", user)
+    assert inline == {}, "nothing inline on a user"
+    standard_names = sorted(n for n in managed if n.startswith(f"registrar-{user}-datadog-standard-"))
+    rc_names = sorted((n for n in managed if n.startswith(f"registrar-{user}-datadog-resource-collection-")),
+                      key=lambda n: int(n.rsplit("-", 1)[1]))
+    assert standard_names == [f"registrar-{user}-datadog-standard-1"]
+    assert sorted(standard_names + rc_names) == sorted(managed), "only policies of ours"
+    assert actions_of(managed[n] for n in standard_names) == sb.datadog.permissions("standard")
+    assert [actions_of([managed[n]]) for n in rc_names] == accepted(
+        policy_chunks(sb.datadog.permissions("resource_collection")))
+    assert all(len(text) <= 6144 for text in managed.values()) and len(managed) <= 10
+    assert created["Data"]["PolicyCount"] == str(len(managed))
+    assert iam(sb).list_roles()["Roles"] == [], "no role is made or written"
+
+    # An Update that changes both lists: the new versions are in force, nothing is ever inline.
+    standard = sb.datadog.permissions("standard")[:-1] + ["newservice:ListThings"]
+    sb.datadog.set_permissions(standard=standard, resource_collection=sb.datadog.permissions("resource_collection")[:40])
+    answered(fn.invoke(stack.update(created["PhysicalResourceId"], user_props(user), user_props(user))), "SUCCESS")
+    inline, managed = holder_policies(sb, "user", user)
+    assert inline == {}
+    assert sorted(managed) == [f"registrar-{user}-datadog-resource-collection-1", f"registrar-{user}-datadog-standard-1"]
+    assert actions_of([managed[f"registrar-{user}-datadog-standard-1"]]) == standard
+
+    answered(fn.invoke(stack.delete(created["PhysicalResourceId"], user_props(user))), "SUCCESS")
+    assert holder_policies(sb, "user", user) == ({}, {})
     assert our_policies(sb) == []
+
+
+def test_a_users_inline_standard_list_of_an_earlier_release_goes_only_after_the_managed_one_is_attached(sandbox):
+    sb = sandbox
+    user = "DatadogIntegrationUser"
+    client = iam(sb)
+    client.create_user(UserName=user, Path="/registrar/")
+    # What an earlier release wrote (a list short enough for IAM to have taken it inline).
+    client.put_user_policy(UserName=user, PolicyName=INLINE, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"}]}))
+    stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
+    proxy = AwsFaultProxy(sb.aws.url).start()
+    try:
+        inv = sb.invoke(stack.update(f"registrar:permissions:datadog:aws:{ACCOUNT}:user/{user}",
+                                     user_props(user), user_props(user)), {"AWS_ENDPOINT_URL_IAM": proxy.url})
+        answered(inv, "SUCCESS")
+        calls = [r.path.rsplit("/", 1)[1] for r in proxy.calls("iam")]
+    finally:
+        proxy.stop()
+    assert "PutUserPolicy" not in calls
+    assert calls.index("DeleteUserPolicy") > max(i for i, c in enumerate(calls) if c == "AttachUserPolicy"), calls
+    inline, managed = holder_policies(sb, "user", user)
+    assert inline == {} and f"registrar-{user}-datadog-standard-1" in managed
+
+
+@pytest.mark.parametrize("kind", ["role", "user"])
+def test_quotas_measured_on_the_vendors_principal_with_security_audit(sandbox, kind, capsys):
+    # The principal as the template makes it: a role with SecurityAudit attached when resource
+    # collection is on (a stand-in here: moto does not load AWS managed policies), or the user.
+    # The figures are printed for the release notes; the quota layer holds them to IAM's limits.
+    sb = sandbox
+    client = iam(sb)
+    name = ROLE if kind == "role" else "DatadogIntegrationUser"
+    if kind == "role":
+        make_role(sb)
+        audit = client.create_policy(PolicyName="SecurityAudit-stand-in", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:Get*"], "Resource": "*"}]}))
+        client.attach_role_policy(RoleName=name, PolicyArn=audit["Policy"]["Arn"])
+        step = props()
+    else:
+        client.create_user(UserName=name, Path="/registrar/")
+        step = user_props(name)
+    stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
+    answered(sb.invoke(stack.create(step)), "SUCCESS")
+    inline, managed = holder_policies(sb, kind, name)
+    inline_total = sum(len(t) for t in inline.values())
+    with capsys.disabled():
+        print(f"\n[{kind}] inline policies: {len(inline)}, {inline_total} characters in total "
+              f"(quota {10240 if kind == 'role' else 2048}); attached managed policies: {len(managed)} (quota 10); "
+              + ", ".join(f"{n}: {len(t)}" for n, t in sorted(managed.items())) + " characters (quota 6144 each)")
+    assert inline_total <= (10240 if kind == "role" else 2048)
+    assert len(managed) <= 10 and all(len(t) <= 6144 for t in managed.values())
+
+
+@pytest.mark.parametrize("kind", ["role", "user"])
+def test_the_attachment_quota_fails_with_what_to_do(sandbox, kind):
+    sb = sandbox
+    client = iam(sb)
+    name = ROLE if kind == "role" else "DatadogIntegrationUser"
+    if kind == "role":
+        make_role(sb)
+    else:
+        client.create_user(UserName=name, Path="/registrar/")
+    # Someone else's policies take nine of the ten places; Datadog's lists need more than one.
+    for i in range(9):
+        arn = client.create_policy(PolicyName=f"theirs-{i}", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"}]}
+        ))["Policy"]["Arn"]
+        (client.attach_role_policy(RoleName=name, PolicyArn=arn) if kind == "role"
+         else client.attach_user_policy(UserName=name, PolicyArn=arn))
+    stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
+    failed = answered(sb.invoke(stack.create(props() if kind == "role" else user_props(name))), "FAILED")
+    reason = failed["Reason"]
+    assert f"{kind} {name}" in reason and "LimitExceeded" in reason, reason
+    assert f"Managed policies per {kind}" in reason and "Service Quotas" in reason, reason
+
+
+def test_an_over_broad_list_never_reaches_the_role(sandbox):
+    # Datadog's endpoint answers with iam:PassRole, s3:GetObject and other actions no vendor
+    # role should hold: the step refuses each, logs it, and the role never holds them.
+    sb = sandbox
+    make_role(sb)
+    stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
+    standard = sb.datadog.permissions("standard")
+    rc = sb.datadog.permissions("resource_collection")[:20]
+    over_broad = ["iam:PassRole", "s3:GetObject", "ec2:*", "iam:CreateAccessKey", "logs:GetLogEvents", "s3:Put*"]
+    sb.datadog.set_permissions(standard=standard + over_broad[:3], resource_collection=rc + over_broad[3:])
+    inv = sb.invoke(stack.create(props()))
+    assert answered(inv, "SUCCESS")["Data"]["PermissionsSource"] == "datadog"
+    inline, managed = role_state(sb)
+    assert inline == standard and managed == [rc]
+    held = inline + [a for chunk in managed for a in chunk]
+    assert not set(over_broad) & set(held)
+    refused = {r["action"] for r in inv_records(inv) if r.get("message", "").startswith("refusing an action")}
+    assert refused == set(over_broad)
