@@ -196,6 +196,17 @@ def test_secrets_are_named_encrypted_and_kept(foundation):
         assert resources[name]["DeletionPolicy"] == "Retain", "member stacks need the keys until the last Delete"
 
 
+def test_what_member_deletes_need_outlives_the_foundation(foundation):
+    # Every member stack's Delete reads the secret through its resource policy and decrypts it
+    # with the key: none of the three may go with the foundation stack, nor be replaced away.
+    resources = deploy(foundation).resources()
+    kept = {"Key", "VendorSecret", "VendorSecretPolicy", "IngestSecret", "IngestSecretPolicy"}
+    assert kept <= set(resources), "the test must see every resource a member's Delete needs"
+    for name in kept:
+        assert resources[name].get("DeletionPolicy") == "Retain", name
+        assert resources[name].get("UpdateReplacePolicy") == "Retain", name
+
+
 @pytest.mark.parametrize(
     "regions, region, replicas",
     [
