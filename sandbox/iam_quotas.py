@@ -11,7 +11,7 @@ quotas", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.h
 parameter's length and pattern are the IAM API Reference's for that action
 (https://docs.aws.amazon.com/IAM/latest/APIReference/API_<Action>.html). Error codes and HTTP
 statuses are the API Reference's: `LimitExceeded` 409 (e.g. API_PutRolePolicy.html, "Errors"),
-`MalformedPolicyDocument` 400, `NoSuchEntity` 404, and `ValidationError` 400 for a parameter
+`MalformedPolicyDocument` 400 (also for an action naming its service by wildcard), `NoSuchEntity` 404, and `ValidationError` 400 for a parameter
 outside its constraints (CommonErrors.html). The XML error body is the query protocol's
 (`<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`).
 
@@ -25,6 +25,7 @@ both squeeze under a limit.
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 import urllib.parse
@@ -158,8 +159,32 @@ def check(action: str, params: dict[str, str], state: IamState,
             refused = _document(params[member], member[0].lower() + member[1:])
             if refused:
                 return refused
+    for member in ("PolicyDocument", "PermissionsBoundaryDocument"):
+        refused = _action_vendors(params.get(member, ""))
+        if refused:
+            return refused
     rule = _RULES.get(action)
     return rule(params, state, attached_quota) if rule else None
+
+
+def _action_vendors(document: str) -> Refusal | None:
+    """IAM refuses a policy whose action names a service by wildcard (`*:Get*`): "Action vendors
+    (e.g., aws, ec2, etc.) must not contain wildcards" (IAM's MalformedPolicyDocument answer, as
+    reported in boogy/iam-policy-validator pull request 172). moto accepts it."""
+    try:
+        statements = json.loads(document).get("Statement", [])
+    except (ValueError, AttributeError):
+        return None  # moto's own validation answers a document that is not a policy
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict):
+            continue
+        for key in ("Action", "NotAction"):
+            actions = statement.get(key, [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                if isinstance(action, str) and ":" in action and any(c in action.split(":", 1)[0] for c in "*?"):
+                    return Refusal(400, "MalformedPolicyDocument",
+                                   "Action vendors (e.g., aws, ec2, etc.) must not contain wildcards")
+    return None
 
 
 def _name(value: str, member: str, longest: int) -> Refusal | None:

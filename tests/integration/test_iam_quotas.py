@@ -125,3 +125,14 @@ def test_names_paths_and_document_characters_are_iams(iam):
     iam.put_role_policy(RoleName="r" * 64, PolicyName="q", PolicyDocument=sized(100).replace("BBB", "B\u00e9B"))
     # A document that is not a policy: moto's own validation answers as IAM does.
     refused(lambda: iam.create_policy(PolicyName="bad", PolicyDocument="{}"), "MalformedPolicyDocument", 400)
+
+
+def test_an_action_may_not_name_its_service_by_wildcard(iam):
+    # IAM refuses `*:Get*` (MalformedPolicyDocument); a boundary that reads "every service's
+    # Get" must name each service.
+    wildcard = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["*:Get*", "ec2:Describe*"], "Resource": "*"}]})
+    message = refused(lambda: iam.create_policy(PolicyName="w", PolicyDocument=wildcard), "MalformedPolicyDocument", 400)
+    assert "must not contain wildcards" in message
+    iam.create_policy(PolicyName="w", PolicyDocument=wildcard.replace('"*:Get*", ', ""))
+    iam.create_policy(PolicyName="star", PolicyDocument=wildcard.replace('"*:Get*"', '"*"'))
