@@ -355,20 +355,21 @@ def test_a_users_inline_standard_list_of_an_earlier_release_goes_only_after_the_
 
 @pytest.mark.parametrize("kind", ["role", "user"])
 def test_quotas_measured_on_the_vendors_principal_with_security_audit(sandbox, kind, capsys):
-    # The principal as the template makes it: a role with SecurityAudit attached when resource
-    # collection is on (a stand-in here: moto does not load AWS managed policies), or the user.
+    # The principal as the template makes it with resource collection on: SecurityAudit attached
+    # (a stand-in here: moto does not load AWS managed policies), then the step's policies.
     # The figures are printed for the release notes; the quota layer holds them to IAM's limits.
     sb = sandbox
     client = iam(sb)
     name = ROLE if kind == "role" else "DatadogIntegrationUser"
+    audit = client.create_policy(PolicyName="SecurityAudit-stand-in", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:Get*"], "Resource": "*"}]}))
     if kind == "role":
         make_role(sb)
-        audit = client.create_policy(PolicyName="SecurityAudit-stand-in", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:Get*"], "Resource": "*"}]}))
         client.attach_role_policy(RoleName=name, PolicyArn=audit["Policy"]["Arn"])
         step = props()
     else:
         client.create_user(UserName=name, Path="/registrar/")
+        client.attach_user_policy(UserName=name, PolicyArn=audit["Policy"]["Arn"])
         step = user_props(name)
     stack = sb.stack(logical_id="DatadogRolePermissions", resource_type="Custom::VendorRolePermissions")
     answered(sb.invoke(stack.create(step)), "SUCCESS")
