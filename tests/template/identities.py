@@ -12,6 +12,10 @@ from cfn import as_list, references, statements
 DATA_READING_ACTIONS = json.loads((Path(__file__).with_name("data_reading_actions.json")).read_text())["actions"]
 # AWS managed policies a vendor identity may carry: metadata only (each one reviewed).
 METADATA_ONLY_MANAGED_POLICIES = {"ViewOnlyAccess"}
+# AWS managed policies a vendor identity may carry only inside a permissions boundary that denies
+# every data read: SecurityAudit (AWS's audit policy, configuration reads; Datadog attaches it with
+# resource collection on). test_boundary.py checks the boundaries themselves.
+BOUNDED_MANAGED_POLICIES = {"SecurityAudit"}
 
 
 def vendor_identities(stack):
@@ -79,5 +83,20 @@ def check_no_data_reads(stack, expected):
         grants, managed = identity_grants(stack, name)
         assert data_reads(grants) == [], f"{name} may read data or secrets"
         for arn in managed:
-            assert arn.rsplit("/", 1)[-1] in METADATA_ONLY_MANAGED_POLICIES, f"{name}: {arn} is not known to be metadata-only"
+            policy = arn.rsplit("/", 1)[-1]
+            if policy in BOUNDED_MANAGED_POLICIES:
+                assert boundary_denies_every_data_read(stack, name), f"{name}: {arn} without a boundary denying data reads"
+            else:
+                assert policy in METADATA_ONLY_MANAGED_POLICIES, f"{name}: {arn} is not known to be metadata-only"
+
+
+def boundary_denies_every_data_read(stack, name):
+    """Whether identity `name`'s permissions boundary (a policy of this stack) denies every data read."""
+    resources = stack.resources()
+    ref = resources[name]["Properties"].get("PermissionsBoundary")
+    if not (isinstance(ref, dict) and ref.get("Ref") in resources):
+        return False
+    denied = [a for s in statements(resources[ref["Ref"]]["Properties"]["PolicyDocument"]) if s["Effect"] == "Deny"
+              for a in as_list(s["Action"])]
+    return all(any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in denied) for action in DATA_READING_ACTIONS)
 

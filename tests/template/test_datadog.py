@@ -19,7 +19,11 @@ DATADOG_SITES = {
 }
 DATADOG_STEP_SIDS = {"WriteDatadogInlinePolicy", "AttachDatadogPolicies", "ManageDatadogPolicies", "FindDatadogPolicies"}
 DATADOG_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/DatadogIntegrationRole"
-DATADOG_POLICIES_ARN = f"arn:aws:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationRole-datadog-resource-collection-*"
+# The step's managed policies: the standard list's (a user's) and the resource-collection list's.
+DATADOG_POLICIES_ARN = [f"arn:aws:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationRole-datadog-{kind}-*"
+                        for kind in ("standard", "resource-collection")]
+DENY_SIDS = {"KeepVendorBoundary", "KeepVendorBoundaryPolicy"}
+SECURITY_AUDIT = "arn:aws:iam::aws:policy/SecurityAudit"
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +160,12 @@ def test_datadog_role_gets_its_permissions_only_from_the_permissions_step(templa
     assert stack.rule_failures() == []
     resources = stack.resources()
     role = resources["DatadogIntegrationRole"]["Properties"]
-    # Only its trust: no hand-copied list, no SecurityAudit (the resource-collection list replaces it).
-    assert not {"Policies", "ManagedPolicyArns", "PermissionsBoundary"} & set(role)
+    # Its trust, its boundary and, with resource collection on, SecurityAudit, as Datadog's
+    # organisation template does (test_boundary.py); no hand-copied list.
+    assert "Policies" not in role
+    assert role["PermissionsBoundary"] == {"Ref": "DatadogPermissionsBoundary"}
+    collects = parameters.get("DisableResourceCollection", "false") == "false"
+    assert role.get("ManagedPolicyArns", []) == ([SECURITY_AUDIT] if collects else [])
     attached = [r for r in resources.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")]
     assert not [r for r in attached if {"Ref": "DatadogIntegrationRole"} in as_list(r["Properties"].get("Roles", [])) + as_list(r["Properties"].get("RoleName", []))]
     step = resources["DatadogRolePermissions"]["Properties"]
@@ -183,7 +191,7 @@ def test_datadog_permissions_step_passes_what_it_needs_and_no_secret(template):
 
 
 def test_the_function_writes_only_the_policies_of_datadogs_role(template):
-    grants = {g["Sid"]: g for g in function_grants(Stack(template))}
+    grants = {g["Sid"]: g for g in function_grants(Stack(template)) if g["Sid"] not in DENY_SIDS}
     expected = {
         # Only Datadog's role, only policies under our path and prefix for that role.
         "WriteDatadogInlinePolicy": ({"iam:PutRolePolicy", "iam:DeleteRolePolicy"}, DATADOG_ROLE_ARN),
@@ -205,7 +213,8 @@ def test_the_function_writes_only_the_policies_of_datadogs_role(template):
 def test_function_may_write_the_policies_of_the_role_it_is_told_about(template):
     grants = {g["Sid"]: g for g in function_grants(Stack(template, IAMRoleName="acme-datadog"))}
     assert grants["WriteDatadogInlinePolicy"]["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:role/acme-datadog"
-    assert grants["ManageDatadogPolicies"]["Resource"].endswith("/registrar/registrar-acme-datadog-datadog-resource-collection-*")
+    assert [arn.rsplit("/", 1)[1] for arn in grants["ManageDatadogPolicies"]["Resource"]] == [
+        "registrar-acme-datadog-datadog-standard-*", "registrar-acme-datadog-datadog-resource-collection-*"]
 
 
 @pytest.mark.parametrize("parameters", [{}, {"DisableResourceCollection": "true"}], ids=["default", "no-resource-collection"])
@@ -276,7 +285,7 @@ def access_key_stack(template, partition="aws-cn", **more):
 
 
 ACCESS_KEY_RESOURCES = FUNCTION_RESOURCES | {"VendorRegistration", "DatadogRolePermissions", "DatadogIntegrationUser",
-                                             "DatadogAccessKey", "DatadogAccessKeySecret"}
+                                             "DatadogAccessKey", "DatadogAccessKeySecret", "DatadogPermissionsBoundary"}
 
 
 @pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
@@ -286,8 +295,11 @@ def test_an_access_key_stack_makes_a_user_its_key_and_a_secret_and_no_role(templ
     resources = stack.resources()
     assert set(resources) == ACCESS_KEY_RESOURCES
     user = resources["DatadogIntegrationUser"]["Properties"]
-    # No console (no LoginProfile), no groups, no policies of its own: only the permissions step's.
-    assert set(user) == {"UserName", "Path"} and user["Path"] == "/registrar/"
+    # No console (no LoginProfile), no groups, no policies of its own but SecurityAudit (with
+    # resource collection on): only the permissions step's, inside its boundary.
+    assert set(user) == {"UserName", "Path", "PermissionsBoundary", "ManagedPolicyArns"} and user["Path"] == "/registrar/"
+    assert user["PermissionsBoundary"] == {"Ref": "DatadogPermissionsBoundary"}
+    assert user["ManagedPolicyArns"] == [f"arn:{partition}:iam::aws:policy/SecurityAudit"]
     key = resources["DatadogAccessKey"]["Properties"]
     assert key == {"UserName": {"Ref": "DatadogIntegrationUser"}, "Serial": "1", "Status": "Active"}
     secret = resources["DatadogAccessKeySecret"]["Properties"]
@@ -322,24 +334,27 @@ def test_a_key_rotation_is_a_new_key_registered_before_the_old_one_goes(template
 
 def test_the_function_may_read_exactly_the_key_secret_and_write_only_the_users_policies(template):
     grants = {g["Sid"]: g for g in function_grants(access_key_stack(template))}
-    assert set(grants) == {"WriteOwnLogs", "ReadVendorSecret", "ReadDatadogAccessKey"} | DATADOG_STEP_SIDS
+    assert set(grants) == {"WriteOwnLogs", "ReadVendorSecret", "ReadDatadogAccessKey"} | DATADOG_STEP_SIDS | DENY_SIDS
     assert grants["ReadDatadogAccessKey"]["Action"] == "secretsmanager:GetSecretValue"
     assert grants["ReadDatadogAccessKey"]["Resource"] == {"Ref": "DatadogAccessKeySecret"}
     user_arn = f"arn:aws-cn:iam::{ACCOUNT_ID}:user/registrar/DatadogIntegrationUser"
-    policies = f"arn:aws-cn:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationUser-datadog-resource-collection-*"
-    assert set(grants["WriteDatadogInlinePolicy"]["Action"]) == {"iam:PutUserPolicy", "iam:DeleteUserPolicy"}
+    policies = [f"arn:aws-cn:iam::{ACCOUNT_ID}:policy/registrar/registrar-DatadogIntegrationUser-datadog-{kind}-*"
+                for kind in ("standard", "resource-collection")]
+    # A user's inline policies may total only 2,048 characters: the step writes none (it deletes
+    # an earlier release's), every list is a managed policy.
+    assert set(as_list(grants["WriteDatadogInlinePolicy"]["Action"])) == {"iam:DeleteUserPolicy"}
     assert grants["WriteDatadogInlinePolicy"]["Resource"] == user_arn
     assert set(grants["AttachDatadogPolicies"]["Action"]) == {"iam:AttachUserPolicy", "iam:DetachUserPolicy"}
     assert grants["AttachDatadogPolicies"]["Resource"] == user_arn
     assert grants["AttachDatadogPolicies"]["Condition"] == {"ArnLike": {"iam:PolicyARN": policies}}
     assert grants["ManageDatadogPolicies"]["Resource"] == policies
-    assert not [g for g in grants.values() if "Role" in json.dumps(g["Action"])], "no role to write on"
+    assert not [g for g in grants.values() if g["Effect"] == "Allow" and "Role" in json.dumps(g["Action"])], "no role to write on"
 
 
 def test_no_access_key_identity_may_read_data_or_secrets(template):
     stack = access_key_stack(template)
     assert set(vendor_identities(stack)) == {"DatadogIntegrationUser"}, "the test must see the user Datadog signs in as"
     grants, managed = identity_grants(stack, "DatadogIntegrationUser")
-    assert data_reads(grants) == [] and managed == []
+    assert data_reads(grants) == [] and managed == ["arn:aws-cn:iam::aws:policy/SecurityAudit"]
     assert set(stack.resources()) - set(RESOURCES_OF["datadog"]) == {"DatadogIntegrationUser", "DatadogAccessKey",
                                                                      "DatadogAccessKeySecret"}

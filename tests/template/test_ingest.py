@@ -21,6 +21,7 @@ REQUIRED = {"EnvironmentUrl": PRODUCTION_URL, "IngestSecretArn": INGEST_SECRET_A
 NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Lambda::EventInvokeConfig": None,
     "AWS::S3::Bucket": "BucketName",
@@ -34,7 +35,7 @@ NAME_PROPERTY = {
     "Custom::VendorRoleBinding": None,
 }
 # Names that are global (one namespace for every region of an account, or of all AWS).
-GLOBAL_NAMES = {"AWS::IAM::Role", "AWS::S3::Bucket"}
+GLOBAL_NAMES = {"AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::S3::Bucket"}
 
 
 @pytest.fixture(scope="module")

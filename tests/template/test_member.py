@@ -53,8 +53,10 @@ REGISTRATIONS = {
 }
 STEPS = {"datadog": {"DatadogRolePermissions"}, "dynatrace": set()}
 RESOURCES_OF = {
-    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole", "DatadogRolePermissions"},
-    "dynatrace": FUNCTION_RESOURCES | {"DynatraceRegistration", "DynatraceMonitoringRole", "DynatraceRoleBinding"},
+    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole", "DatadogRolePermissions",
+                                     "DatadogPermissionsBoundary"},
+    "dynatrace": FUNCTION_RESOURCES | {"DynatraceRegistration", "DynatraceMonitoringRole", "DynatraceRoleBinding",
+                                       "DynatracePermissionsBoundary"},
 }
 DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
 # Every vendor's own parameters: no member template may have another vendor's.
@@ -333,6 +335,9 @@ def test_function_role_trusts_only_lambda(template):
 # What the function may do beyond reading its secret, per vendor (test_datadog.py checks Datadog's).
 VENDOR_SIDS = {"datadog": {"WriteDatadogInlinePolicy", "AttachDatadogPolicies", "ManageDatadogPolicies", "FindDatadogPolicies"},
                "dynatrace": set()}
+# What it may never do, whatever else allows it: change the vendor's permissions boundary
+# (test_boundary.py checks them).
+DENY_SIDS = {"KeepVendorBoundary", "KeepVendorBoundaryPolicy"}
 
 
 @pytest.mark.parametrize(
@@ -348,7 +353,8 @@ def test_function_role_reads_exactly_its_secret(vendor, template, parameters, ex
     stack = member_stack(vendor, template, **parameters)
     assert stack.rule_failures() == []
     grants = function_grants(stack)
-    assert {g["Sid"] for g in grants} == expected_sids | VENDOR_SIDS[vendor]
+    assert {g["Sid"] for g in grants} == expected_sids | VENDOR_SIDS[vendor] | DENY_SIDS
+    grants = [g for g in grants if g["Sid"] not in DENY_SIDS]
     expected = {
         "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}),
         "ReadVendorSecret": ({"secretsmanager:GetSecretValue"}, SECRET_ARN),
