@@ -8,10 +8,12 @@ used and the log says so."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import urllib.parse
 
 import pytest
+from cfnlint.decode import decode
 
 from contract import answered
 from sandbox.awsfaults import AwsFaultProxy
@@ -424,3 +426,49 @@ def test_an_over_broad_list_never_reaches_the_role(sandbox):
     assert not set(over_broad) & set(held)
     refused = {r["action"] for r in inv_records(inv) if r.get("message", "").startswith("refusing an action")}
     assert refused == set(over_broad)
+    # What the role may effectively do: its policies, within the boundary the template sets.
+    for action in ("iam:PassRole", "s3:GetObject", "ec2:RunInstances", "logs:GetLogEvents"):
+        assert not effectively_allowed(sb, action), action
+    assert effectively_allowed(sb, "ec2:DescribeInstances")
+
+
+def test_the_boundary_alone_stops_what_a_policy_grants(sandbox):
+    # A policy written around the step (by hand, or by a compromised function) grants
+    # iam:PassRole and s3:GetObject: the role's effective permissions still exclude them.
+    sb = sandbox
+    make_role(sb)
+    iam(sb).put_role_policy(RoleName=ROLE, PolicyName="around-the-step", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["iam:PassRole", "s3:GetObject", "s3:*", "ec2:DescribeInstances"],
+             "Resource": "*"}]}))
+    assert not effectively_allowed(sb, "iam:PassRole")
+    assert not effectively_allowed(sb, "s3:GetObject")
+    assert not effectively_allowed(sb, "s3:PutObject")
+    assert effectively_allowed(sb, "ec2:DescribeInstances")
+    assert effectively_allowed(sb, "s3:GetBucketTagging")
+
+
+def datadog_boundary() -> list[dict]:
+    """The statements of the boundary the Datadog member template sets on Datadog's role."""
+    template, matches = decode(str(REPO_ROOT / "templates" / "datadog.yaml"))
+    assert not matches
+    document = template["Resources"]["DatadogPermissionsBoundary"]["Properties"]["PolicyDocument"]
+    return [dict(statement) for statement in document["Statement"]]
+
+
+def effectively_allowed(sb, action: str, role: str = ROLE) -> bool:
+    """IAM's evaluation for one action on any resource: allowed by one of the role's policies and
+    by its permissions boundary, denied by neither
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
+    inline, managed = holder_policies(sb, "role", role)
+    identity = [st for text in [*inline.values(), *managed.values()] for st in json.loads(text)["Statement"]]
+
+    def verdicts(statements):
+        hits = [st["Effect"] for st in statements
+                if any(fnmatch.fnmatchcase(action.lower(), str(p).lower())
+                       for p in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))]
+        return "Allow" in hits, "Deny" in hits
+
+    allow, deny = verdicts(identity)
+    bounded, bounded_deny = verdicts(datadog_boundary())
+    return allow and bounded and not deny and not bounded_deny
