@@ -284,7 +284,9 @@ class IamQuotas:
         if not scope or scope.group("service") != "iam" or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if not length:  # no form to read (a query string only): moto answers
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
         params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace"),
                                                              keep_blank_values=True).items()}

@@ -446,6 +446,9 @@ def test_the_boundary_alone_stops_what_a_policy_grants(sandbox):
     assert not effectively_allowed(sb, "s3:PutObject")
     assert effectively_allowed(sb, "ec2:DescribeInstances")
     assert effectively_allowed(sb, "s3:GetBucketTagging")
+    # The boundary itself is a policy IAM accepts: within 6,144 characters, every service named.
+    iam(sb).create_policy(PolicyName="DatadogPermissionsBoundary", Path="/registrar/", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": datadog_boundary()}))
 
 
 def datadog_boundary() -> list[dict]:
