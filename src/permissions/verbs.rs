@@ -2,7 +2,7 @@
 //! other actions Datadog's published lists name, each by its exact name. Anything else a
 //! vendor's list holds (a write, `iam:PassRole`, `ec2:*`, `*`) is refused and logged by the
 //! permissions step, and the permissions boundary the template sets on every vendor principal
-//! (`VendorPermissionsBoundary`) allows the same and no more, so even a policy written
+//! (`DatadogPermissionsBoundary`) allows the same and no more, so even a policy written
 //! around the step cannot grant more. `tests/template/data_reading_actions.json` holds the
 //! same two lists for the template tests; a test keeps them equal.
 //!
