@@ -19,13 +19,10 @@ pub const READ_ONLY_VERBS: [&str; 7] = [
 ];
 
 /// The actions of Datadog's standard list that are not read-only verbs, accepted by exact name
-/// only. Datadog publishes them (GET /api/v2/integration/aws/iam_permissions, and the AWS
-/// integration's permission table, https://docs.datadoghq.com/integrations/amazon_web_services/#aws-iam-permissions):
-/// the log subscriptions Datadog manages for its Forwarder (`logs:PutSubscriptionFilter`,
-/// `logs:DeleteSubscriptionFilter`, `s3:PutBucketNotification`), reading log events
-/// (`logs:FilterLogEvents`) and testing metric filters (`logs:TestMetricFilter`), the event bus
-/// of its EventBridge integration (`events:CreateEventBus`), its SNS notifications
-/// (`sns:Publish`) and refreshing Trusted Advisor checks (`support:RefreshTrustedAdvisorCheck`).
+/// only. Datadog publishes them (GET /api/v2/integration/aws/iam_permissions/standard; the bundled
+/// copy): a log group's subscriptions and a bucket's notifications (how logs reach a forwarder),
+/// reading log events and testing metric filters, creating an EventBridge event bus, publishing
+/// to SNS, refreshing Trusted Advisor checks (docs/permissions.md).
 pub const DOCUMENTED_OTHERS: [&str; 8] = [
     "events:CreateEventBus",
     "logs:DeleteSubscriptionFilter",
