@@ -159,10 +159,9 @@ def check(action: str, params: dict[str, str], state: IamState,
             refused = _document(params[member], member[0].lower() + member[1:])
             if refused:
                 return refused
-    for member in ("PolicyDocument", "PermissionsBoundaryDocument"):
-        refused = _action_vendors(params.get(member, ""))
-        if refused:
-            return refused
+    refused = _action_vendors(params.get("PolicyDocument", ""))
+    if refused:
+        return refused
     rule = _RULES.get(action)
     return rule(params, state, attached_quota) if rule else None
 
