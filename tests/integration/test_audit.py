@@ -113,7 +113,8 @@ def test_every_verdict_is_found_and_the_json_says_why(datadog_world, registrar_c
     assert orphan["registration"]["stack"].startswith("us-east-1/stackset-registrar-")
     assert lines[accounts["foreign"]][0]["registration"]["made_by"] == "someone else"
     assert report["schema"] == 1 and report["vendor"] == "datadog" and report["location"] == "datadoghq.com"
-    assert report["summary"] == {"ok": 2, "missing": 1, "failed": 1, "foreign": 3, "orphan": 2, "drift": 1}
+    assert report["summary"] == {"ok": 2, "missing": 1, "failed": 1, "foreign": 3, "orphan": 2, "drift": 1,
+                                 "unhealthy": 0}
     assert "pruned" not in report
 
 

@@ -225,7 +225,18 @@ impl Dynatrace {
                 );
                 Ok(Removal::AlreadyGone)
             }
-            BindingScope::Own(id) => self.delete_own(id).await,
+            BindingScope::Own(id) => {
+                // The configuration goes, and Dynatrace removes its connection with it: only
+                // when the token can see that connection is its removal this binding's to
+                // start. A 404 with the configuration still there means the connection may be
+                // another user's (owner-based access control), or gone by hand.
+                if !self.sees_connection(connection).await?
+                    && self.config(id).await?.is_some()
+                {
+                    return Err(self.paired_but_hidden("GET connection", connection, id));
+                }
+                self.delete_own(id).await
+            }
             BindingScope::Shared(id) => Ok(if self.leave_shared(id, connection).await? {
                 Removal::Removed
             } else {
@@ -395,6 +406,14 @@ impl Dynatrace {
             tracing::warn!(vendor = VENDOR, call, attempt = attempts, error = %last, wait_ms = wait.as_millis() as u64, "no configuration made yet; posting again");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The configuration that names connection `connection`, if any.
+    pub(super) async fn pairing_config(&self, connection: &str) -> Result<Option<String>, VendorError> {
+        Ok(match self.paired(connection).await? {
+            Paired::Nowhere => None,
+            Paired::Alone(id) | Paired::Shared { id, .. } => Some(id),
+        })
     }
 
     /// Which configuration holds connection `connection`, if any.
