@@ -213,7 +213,8 @@ def test_event_connection_takes_the_token_from_the_regional_secret(template):
         assert connection["AuthParameters"] == {
             "ApiKeyAuthParameters": {
                 "ApiKeyName": "Authorization",
-                "ApiKeyValue": "Bearer {{resolve:secretsmanager:" + regional(INGEST_SECRET_ARN, region) + ":SecretString:api_key}}",
+                # An access token (logs.ingest, openpipeline.events) on the Api-Token scheme.
+                "ApiKeyValue": "Api-Token {{resolve:secretsmanager:" + regional(INGEST_SECRET_ARN, region) + ":SecretString:api_key}}",
             }
         }
         assert stack.resources()["EventRule"]["Properties"]["EventPattern"] == {"source": ["aws.health", "aws.ec2"]}
