@@ -155,3 +155,58 @@ def test_the_other_name_semantics_let_another_owner_reuse_the_name(sandbox):
     dt.set_names_unique_per_owner(True)
     assert post(OTHER_TOKEN) == 200
     assert post(OTHER_TOKEN) == 400, "still unique within one owner"
+
+
+def api(dt, path: str, method: str = "GET", body=None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {dt.token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(dt.url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+def test_the_emulators_configurations_do_only_what_is_documented_by_default(sandbox):
+    dt = sandbox.dynatrace
+    a, b = dt.seed_connection("conn-a"), dt.seed_connection("conn-b")
+    value = {"enabled": True, "aws": {"credentials": [{"connectionId": a}, {"connectionId": b, "enabled": True}]}}
+    status, created = api(dt, MONITORING_PATH, "POST", {"scope": "integration-aws", "value": value})
+    assert status == 201 and set(created) == {"objectId"}, "no invented code; credentials not validated"
+    # A configuration naming two connections: nothing says what its DELETE does to them.
+    assert api(dt, f"{MONITORING_PATH}/{created['objectId']}", "DELETE")[0] == 204
+    assert dt.connection(a) is not None and dt.connection(b) is not None
+    single = dt.add_monitoring_config(credentials=[{"connectionId": a, "enabled": True}], enabled=True)
+    assert api(dt, f"{MONITORING_PATH}/{single}", "DELETE")[0] == 204
+    assert dt.connection(a) is None, "the paired connection goes with its configuration"
+
+    dt.set_delete_removes_every_connection()
+    c = dt.seed_connection("conn-c")
+    both = dt.add_monitoring_config(credentials=[{"connectionId": b}, {"connectionId": c}], enabled=True)
+    assert api(dt, f"{MONITORING_PATH}/{both}", "DELETE")[0] == 204
+    assert dt.connection(b) is None and dt.connection(c) is None
+
+    dt.set_strict_credentials()
+    status, refused = api(dt, MONITORING_PATH, "POST", {"scope": "integration-aws", "value": {
+        "aws": {"credentials": [{"connectionId": "x"}]}}})
+    assert status == 400 and refused["error"]["details"]["constraintViolations"][0]["path"] == "aws/credentials/0"
+    status, refused = api(dt, MONITORING_PATH + "?page-size=9999")
+    assert status == 400 and "constraintViolations" in refused["error"]["details"], "platform errors carry details"
+    assert api(dt, f"{MONITORING_PATH}/nope/status")[0] == 404
+
+
+def test_the_emulators_consumer_enum_is_a_switch(sandbox):
+    dt = sandbox.dynatrace
+    body = [{"schemaId": "builtin:hyperscaler-authentication.connections.aws", "scope": "environment",
+             "value": {"name": "carbon", "type": "awsRoleBasedAuthentication",
+                       "awsRoleBasedAuthentication": {"roleArn": "", "consumers": ["APP:dynatrace.biz.carbon"]}}}]
+    path = "/platform/classic/environment-api/v2/settings/objects?validateOnly=true"
+    assert api(dt, path, "POST", body)[0] == 200, "not checked by default"
+    dt.set_consumer_schema("0.0.25")
+    assert api(dt, path, "POST", body)[0] == 200
+    dt.set_consumer_schema("0.0.26")
+    status, results = api(dt, path, "POST", body)
+    assert status == 400 and "consumers" in results[0]["error"]["constraintViolations"][0]["path"]
