@@ -96,8 +96,9 @@ EXTENSION = "com.dynatrace.extension.da-aws"
 MONITORING_PATH = f"/platform/extensions/v2/extensions/{EXTENSION}/monitoring-configurations"
 CONNECTION_SCHEMA = "builtin:hyperscaler-authentication.connections.aws"
 CONNECTION_TYPES = ("awsRoleBasedAuthentication", "awsWebIdentity")
-# The consumers enum of the schema's versions: 0.0.25 as the Terraform provider carries it;
-# 0.0.26 dropped APP:dynatrace.biz.carbon. Checked only with `set_consumer_schema(version)`: which
+# The consumers enum of the schema's versions, as dynatrace-oss/terraform-provider-dynatrace
+# carries them (dynatrace/api/builtin/hyperscalerauthentication/connections/aws/schema.json):
+# 0.0.25, and 0.0.26 (commit 0fc2f1235, "update to v0.0.26"), which dropped APP:dynatrace.biz.carbon. Checked only with `set_consumer_schema(version)`: which
 # version a real environment runs is not knowable, and Registrar keeps whatever consumers it finds.
 CONSUMERS_BY_SCHEMA = {
     "0.0.25": ("SVC:com.dynatrace.da", "DA", "APP:dynatrace.biz.carbon", "SVC:com.dynatrace.bo",
