@@ -9,8 +9,10 @@
 //!   those it is shared with; the list answers only "accessible objects", and a GET, PUT or
 //!   DELETE of an object the caller cannot access answers 404 ("No object available for the
 //!   given objectId") or 403. A 404 therefore does not prove a connection is gone: Registrar
-//!   asks the name's uniqueness check (`POST …?validateOnly=true`, which validates without
-//!   saving) whether a connection with this stack's name still exists somewhere;
+//!   first looks whether a monitoring configuration (not restricted by owner, each paired with
+//!   one connection) still names it, then asks the name's uniqueness check (`POST
+//!   …?validateOnly=true`, which validates without saving) as a hint only: whether the
+//!   `UNIQUE` constraint spans owners is not documented;
 //! - the object's `owner` (an identity: `user`, `group` or `all-users`) says whose it is;
 //! - a role ARN, once set, cannot be changed (the Terraform provider's finding), and Dynatrace
 //!   validates it by assuming the role, which fails with 400/404 while IAM propagates.

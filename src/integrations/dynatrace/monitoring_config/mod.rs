@@ -8,6 +8,9 @@
 //! - GET returns `objectId`, `scope`, `value` (and modification info); PUT takes `{value}` and
 //!   overwrites; POST takes `{scope, value}` and answers 201. No concurrency token and no 409
 //!   are documented, so two writers of one configuration overwrite each other silently;
+//! - a configuration polls only when `value.enabled` is true, and the organisation blueprint is
+//!   created disabled; `…/{id}/status` and `…/statuses` answer the latest status (`OK`,
+//!   `PENDING`, `WARNING`, `ERROR`, `UNKNOWN`);
 //! - the list is paged with `page-size` (at most 500) and `page-key` (alone).
 //!
 //! Hence, with `MonitoringConfigId`, each account's binding owns a configuration of its own,
