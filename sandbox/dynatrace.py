@@ -30,8 +30,10 @@ fact with its public source; the comments below name the source of each behaviou
   a write to an object shared read-only answers 403.
 - The schema `builtin:hyperscaler-authentication.connections.aws` (the Terraform provider's
   copy of it, dynatrace-oss/terraform-provider-dynatrace): `name` 3-100 characters, no `:`,
-  unique among the schema's objects whoever owns them (the schema constraint names no owner;
-  per-item 400 "There is another connection defined under this name."); `type` cannot change;
+  unique (per-item 400 "There is another connection defined under this name."): the schema's
+  UNIQUE constraint names no owner, so by default among all of the schema's objects, and with
+  `set_names_unique_per_owner(True)` among one owner's only (nothing public says which);
+  `type` cannot change;
   `roleArn` must match the schema pattern, may be empty, cannot be changed once set (the
   Terraform provider's finding); a new non-empty role ARN is validated by assuming the role,
   which fails with 400 while IAM propagates (`set_role_validation`); `maxObjects` 3000.
@@ -39,12 +41,25 @@ fact with its public source; the comments below name the source of each behaviou
   (`/platform/extensions/v2/extensions/com.dynatrace.extension.da-aws/monitoring-configurations`,
   the platform Extensions 2.0 API reference): GET returns `objectId`, `scope`, `value` and
   `modificationInfo`; PUT takes `{value}` and overwrites (no token, no 409: last writer
-  wins); POST takes `{scope, value}` and answers 201; DELETE answers 204 and removes the
-  connections the configuration maps ("Manage your AWS connections via API": deleting a
-  monitoring configuration removes its mapped AWS connection in the background; the delay is
-  `set_connection_removal_delay`, 0 by default); the list pages with `page-size` (default 20,
-  max 500) and `page-key` alone. Nothing in the docs restricts them by owner, and nothing here
-  does.
+  wins); POST takes `{scope, value}` and answers 201 with the new `objectId`; DELETE answers 204
+  and removes the connection the configuration maps when it maps exactly one ("Manage your AWS
+  connections via API": deleting a monitoring configuration removes its mapped AWS connection in
+  the background, each connection being paired one-to-one with a configuration; the delay is
+  `set_connection_removal_delay`, 0 by default; what happens to the connections of a
+  configuration that lists several is not documented: `set_delete_removes_every_connection`);
+  the list pages with `page-size` (default 20, max 500) and `page-key` alone, the next key in
+  `nextPageKey` (`set_next_page_key_field("next-page-key")` answers the other spelling). Errors
+  are the platform APIs' envelope, violations under `error.details.constraintViolations`.
+  `…/{id}/status` and `…/statuses` answer the latest execution status (`OK`, `PENDING`,
+  `WARNING`, `ERROR`, `UNKNOWN`): here `OK` for an enabled configuration whose connections exist
+  with a role bound, `PENDING` during `set_status_pending(s)` after it was written, `ERROR` for an
+  enabled one that cannot poll, `UNKNOWN` for a disabled one, or what `set_config_status` says.
+  The value is not validated beyond being an object (`set_strict_credentials(True)` checks each
+  credential's fields). Nothing in the docs restricts configurations by owner, and nothing here
+  does. `add_monitoring_config` makes a disabled configuration by default, as the organisation
+  blueprint is documented (`"enabled": false`).
+- Ingest (`sandbox/dynatrace_ingest.py`): generic events and Firehose logs, each checking the
+  token type and scope it documents.
 - Auth: no or a malformed `Authorization` header, or an unknown token → 401; a token without
   the scope the call needs (`revoke_scope`) → 403. Error bodies are Dynatrace's
   `ErrorEnvelope` `{"error": {"code", "message", "constraintViolations"?}}`.
@@ -72,58 +87,39 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dynatrace_configs import (EXTENSION, MONITORING_PATH, MonitoringConfigs, _now_ms, _update_token,  # noqa: F401
+                                error_envelope, object_id, platform_error, violation)
+from .dynatrace_ingest import INGEST_PATHS, IngestEndpoints
 from .faults import BAD_GATEWAY_PAGE, FaultRule, LoggedRequest, VendorFaults, crafted_reply
 from .httpd import CLOSE, BackgroundServer, Reply, Request, ServedApp
 
 SETTINGS_PATH = "/platform/classic/environment-api/v2/settings/objects"
-EXTENSION = "com.dynatrace.extension.da-aws"
-MONITORING_PATH = f"/platform/extensions/v2/extensions/{EXTENSION}/monitoring-configurations"
 CONNECTION_SCHEMA = "builtin:hyperscaler-authentication.connections.aws"
 CONNECTION_TYPES = ("awsRoleBasedAuthentication", "awsWebIdentity")
-CONSUMERS = ("SVC:com.dynatrace.da", "DA", "APP:dynatrace.biz.carbon", "SVC:com.dynatrace.bo",
-             "SVC:com.dynatrace.openpipeline", "SVC:com.dynatrace.grail", "NONE")
+# The consumers enum of the schema's versions, as dynatrace-oss/terraform-provider-dynatrace
+# carries them (dynatrace/api/builtin/hyperscalerauthentication/connections/aws/schema.json):
+# 0.0.25, and 0.0.26 (commit 0fc2f1235, "update to v0.0.26"), which dropped APP:dynatrace.biz.carbon. Checked only with `set_consumer_schema(version)`: which
+# version a real environment runs is not knowable, and Registrar keeps whatever consumers it finds.
+CONSUMERS_BY_SCHEMA = {
+    "0.0.25": ("SVC:com.dynatrace.da", "DA", "APP:dynatrace.biz.carbon", "SVC:com.dynatrace.bo",
+               "SVC:com.dynatrace.openpipeline", "SVC:com.dynatrace.grail", "NONE"),
+    "0.0.26": ("SVC:com.dynatrace.da", "DA", "SVC:com.dynatrace.bo",
+               "SVC:com.dynatrace.openpipeline", "SVC:com.dynatrace.grail", "NONE"),
+}
 ROLE_ARN_PATTERN = re.compile(r"^$|arn:aws:iam::(?:aws|\d+?):role\/.*$")  # the schema's pattern
 NAME_TAKEN = "There is another connection defined under this name."  # the schema's customMessage
 NO_OBJECT = "No object available for the given objectId"
 MAX_OBJECTS = 3000  # the schema's maxObjects
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
-CONFIG_DEFAULT_PAGE_SIZE, CONFIG_MAX_PAGE_SIZE = 20, 500
 # The fields the list may be asked for (GET objects reference).
 LIST_FIELDS = ("objectId", "summary", "searchSummary", "created", "modified", "createdBy", "modifiedBy",
                "author", "updateToken", "scope", "modificationInfo", "resourceContext", "owner", "schemaId",
                "schemaVersion", "value", "externalId")
 SCHEMA_VERSION = "0.0.25"
-_ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 
 SCOPE_READ, SCOPE_WRITE = "settings:objects:read", "settings:objects:write"
 SCOPE_CONFIG_READ, SCOPE_CONFIG_WRITE = "extensions:configurations:read", "extensions:configurations:write"
 ALL_SCOPES = (SCOPE_READ, SCOPE_WRITE, SCOPE_CONFIG_READ, SCOPE_CONFIG_WRITE)
-
-
-def error_envelope(code: int, message: str, violations: list[dict] | None = None) -> dict:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if violations:
-        error["constraintViolations"] = violations
-    return {"error": error}
-
-
-def violation(path: str, message: str) -> dict:
-    return {"path": path, "message": message, "parameterLocation": "PAYLOAD_BODY", "location": None}
-
-
-def object_id(schema: str, scope: str) -> str:
-    """A settings objectId: base64url of a binary header, the schema, the scope and a UUID."""
-    raw = (b"\xbe\xefT\xde\x15\xda\xde\xad\x00\x00\x00\x01" + bytes([len(schema)]) + schema.encode()
-           + bytes([len(scope)]) + scope.encode() + uuid.uuid4().bytes)
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _update_token() -> str:
-    return base64.b64encode(b"\x00\x01" + uuid.uuid4().bytes + uuid.uuid4().bytes[:6]).decode()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -147,7 +143,7 @@ class Counters:
     removed_with_config: int = 0  # connections removed because their configuration was deleted
 
 
-class DynatraceEmulator(ServedApp, VendorFaults):
+class DynatraceEmulator(MonitoringConfigs, ServedApp, VendorFaults):
     """One Dynatrace environment, served over HTTP on 127.0.0.1."""
 
     MALFORMED_BODY = BAD_GATEWAY_PAGE + b"\n{\"items\":"
@@ -162,6 +158,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         self._lock = threading.RLock()
         self._random = random.Random(seed)
         self._server = BackgroundServer(self, name="dynatrace")
+        self.ingest = IngestEndpoints()
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -185,8 +182,18 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             self._removal_delay = 0.0
             self._role_failures, self._role_seconds, self._role_status = 0, 0.0, 400
             self._role_attempts: dict[str, dict] = {}
+            self._names_per_owner = False
+            self._consumer_schema: str | None = None
+            self._strict_credentials = False
+            self._delete_removes_all = False
+            self._next_key_field = "nextPageKey"
+            self._status_override: dict[str, str] = {}
+            self._pending_s = 0.0
+            self._written_at: dict[str, float] = {}
             self.requests: list[LoggedRequest] = []
             self.counters = Counters()
+        if hasattr(self, "ingest"):
+            self.ingest.reset()
 
     # ------------------------------------------------------------------ test control
     def add_token(self, token: str, user: str | None = None) -> str:
@@ -211,6 +218,24 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         assert status in (403, 404)
         with self._lock:
             self._hidden_status = status
+
+    def set_names_unique_per_owner(self, on: bool = True) -> None:
+        """Connection names unique among one owner's connections only (the other reading of the
+        schema's UNIQUE constraint, which names no owner)."""
+        with self._lock:
+            self._names_per_owner = on
+
+    def set_consumer_schema(self, version: str | None) -> None:
+        """Check consumers against that schema version's enum (None: do not check)."""
+        assert version is None or version in CONSUMERS_BY_SCHEMA
+        with self._lock:
+            self._consumer_schema = version
+
+    def set_strict_credentials(self, on: bool = True) -> None:
+        """Refuse a configuration whose credentials lack connectionId or enabled, or whose
+        accountId is not 12 digits (undocumented; off by default)."""
+        with self._lock:
+            self._strict_credentials = on
 
     def set_latency(self, min_ms: float, max_ms: float) -> None:
         """Every API answer waits a uniformly random time in [min_ms, max_ms] (jitter)."""
@@ -284,53 +309,6 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             del self._objects[oid]
             self._shares.pop(oid, None)
 
-    def add_monitoring_config(self, description: str = "AWS monitoring", credentials: list[dict] | None = None,
-                              enabled: bool = True) -> str:
-        """A monitoring configuration of the da-aws extension; returns its id."""
-        value = {
-            "enabled": enabled, "description": description, "version": "1.0.9",
-            "featureSets": ["ec2_essential", "lambda_essential"], "activationContext": "DATA_ACQUISITION",
-            "aws": {"deploymentRegion": "us-east-1", "credentials": copy.deepcopy(credentials or []),
-                    "regionFiltering": ["us-east-1"], "tagFiltering": [], "tagEnrichment": [],
-                    "smartscapeConfiguration": {"enabled": True},
-                    "metricsConfiguration": {"enabled": True, "regions": ["us-east-1"]},
-                    "cloudWatchLogsConfiguration": {"enabled": False, "regions": []},
-                    "namespaces": [], "configurationMode": "QUICK_START", "deploymentMode": "AUTOMATED",
-                    "deploymentScope": "SINGLE_ACCOUNT"},
-        }
-        with self._lock:
-            return self._create_config("integration-aws", value)["objectId"]
-
-    def monitoring_config(self, config_id: str) -> dict | None:
-        with self._lock:
-            self._run_due()
-            config = self._configs.get(config_id)
-            return copy.deepcopy(config) if config else None
-
-    def monitoring_configs(self) -> list[dict]:
-        with self._lock:
-            self._run_due()
-            return copy.deepcopy(list(self._configs.values()))
-
-    def credentials(self, config_id: str) -> list[dict]:
-        """The monitoring configuration's `value.aws.credentials`."""
-        config = self.monitoring_config(config_id)
-        assert config is not None, f"no monitoring configuration {config_id}"
-        return list(config["value"].get("aws", {}).get("credentials") or [])
-
-    def monitored_accounts(self) -> list[str]:
-        """The account ids of every enabled credential of every enabled configuration whose
-        connection exists: what Dynatrace would poll (one entry per configuration)."""
-        with self._lock:
-            self._run_due()
-            return sorted(c.get("accountId", "") for config in self._configs.values() if config["value"].get("enabled")
-                          for c in (config["value"].get("aws", {}).get("credentials") or [])
-                          if c.get("enabled") and c.get("connectionId") in self._objects)
-
-    def remove_monitoring_config(self, config_id: str) -> None:
-        with self._lock:
-            del self._configs[config_id]
-
     def requests_matching(self, method: str = "*", path_prefix: str = "/platform/") -> list[LoggedRequest]:
         return super().requests_matching(method, path_prefix)
 
@@ -341,6 +319,10 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         entry, step, injected = self._inject(request, server)
         if injected is not None:
             return injected
+        if request.path in INGEST_PATHS:
+            reply = self.ingest.handle(request)
+            self._finish(entry, reply)
+            return reply
         with self._lock:
             low, high = self._latency
             wait = self._random.uniform(low, high) if high > 0 else 0.0
@@ -426,6 +408,17 @@ class DynatraceEmulator(ServedApp, VendorFaults):
     # ------------------------------------------------------------------ routes
     def _route(self, request: Request, user: str) -> Reply:
         path, method = request.path, request.method
+        if path.startswith(MONITORING_PATH + "/") and method == "GET":
+            rest = urllib.parse.unquote(path[len(MONITORING_PATH) + 1:])
+            if rest == "statuses":
+                return Reply.json(200, {"items": [
+                    {"configurationId": cid, "status": self._status(cid), "timestamp": str(_now_ms())}
+                    for cid in self._configs]})
+            cid, _, tail = rest.partition("/")
+            if tail == "status":
+                if cid not in self._configs:
+                    return Reply.json(404, platform_error(404, f"Monitoring configuration {cid} not found"))
+                return Reply.json(200, {"status": self._status(cid), "timestamp": str(_now_ms())})
         for collection, one, many in ((SETTINGS_PATH, self._object_route, self._objects_route),
                                       (MONITORING_PATH, self._config_route, self._configs_route)):
             if path == collection:
@@ -565,7 +558,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         if item.get("scope", "environment") != "environment":
             return failed(400, "Scope not allowed for this schema: allowed scopes: environment")
         value = item.get("value")
-        violations = self._validate_connection(value, None)
+        violations = self._validate_connection(value, None, user)
         if violations:
             return failed(400, "Constraints violated.", violations)
         rejection = self._assume_role(value)
@@ -605,7 +598,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             self.counters.conflicts += 1
             return Reply.json(409, error_envelope(409, "The object was modified meanwhile (updateToken mismatch)"))
         value = body["value"]
-        violations = self._validate_connection(value, obj)
+        violations = self._validate_connection(value, obj, user)
         if violations:
             return Reply.json(400, error_envelope(400, "Constraints violated.", violations))
         old_arn = (obj["value"].get("awsRoleBasedAuthentication") or {}).get("roleArn", "")
@@ -624,7 +617,7 @@ class DynatraceEmulator(ServedApp, VendorFaults):
         self.counters.updated += 1
         return Reply.json(200, {"code": 200, "objectId": obj["objectId"]})
 
-    def _validate_connection(self, value: Any, stored: dict | None) -> list[dict]:
+    def _validate_connection(self, value: Any, stored: dict | None, user: str) -> list[dict]:
         if not isinstance(value, dict):
             return [violation("", "The value must be an object")]
         out = []
@@ -633,9 +626,12 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             out.append(violation("name", "Text length must be between 3 and 100 characters"))
         elif ":" in name:
             out.append(violation("name", "The symbol : is not allowed the name"))
-        # The schema's UNIQUE constraint on name: among all of the schema's objects.
+        # The schema's UNIQUE constraint on name: among all of the schema's objects, or (switch)
+        # among the objects of the same owner.
         elif any(o["value"].get("name") == name for o in self._objects.values()
-                 if stored is None or o["objectId"] != stored["objectId"]):
+                 if (stored is None or o["objectId"] != stored["objectId"])
+                 and (not self._names_per_owner
+                      or o["owner"].get("id") == (stored["owner"].get("id") if stored else user))):
             out.append(violation("name", NAME_TAKEN))
         kind = value.get("type")
         if kind not in CONNECTION_TYPES:
@@ -657,9 +653,12 @@ class DynatraceEmulator(ServedApp, VendorFaults):
                     out.append(violation("awsRoleBasedAuthentication/roleArn",
                                          "AWS Role ARN is already set and cannot be changed"))
             consumers = auth.get("consumers", ["SVC:com.dynatrace.da"])
-            if not isinstance(consumers, list) or any(c not in CONSUMERS for c in consumers):
+            allowed = CONSUMERS_BY_SCHEMA.get(self._consumer_schema or "")
+            if not isinstance(consumers, list) or not all(isinstance(c, str) for c in consumers):
+                out.append(violation("awsRoleBasedAuthentication/consumers", "Must be a list of consumers"))
+            elif allowed and any(c not in allowed for c in consumers):
                 out.append(violation("awsRoleBasedAuthentication/consumers",
-                                     f"Values must be among {', '.join(CONSUMERS)}"))
+                                     f"Values must be among {', '.join(allowed)}"))
         return out
 
     def _assume_role(self, value: dict) -> dict | None:
@@ -676,116 +675,6 @@ class DynatraceEmulator(ServedApp, VendorFaults):
             return violation("awsRoleBasedAuthentication/roleArn",
                              f"Unable to assume role {arn}: Not authorized to perform sts:AssumeRoleWithWebIdentity "
                              f"(Service: Sts, Status Code: 403, Request ID: {request_id}) (AccessDenied)")
-        return None
-
-    # monitoring configurations -----------------------------------------
-    def _configs_route(self, request: Request, user: str) -> Reply:
-        if request.method == "GET":
-            return self._list_configs(request)
-        if request.method == "POST":
-            body, error = self._body(request)
-            if error:
-                return error
-            if not isinstance(body, dict) or not isinstance(body.get("scope"), str) \
-                    or not isinstance(body.get("value"), dict):
-                return Reply.json(400, error_envelope(400, "scope and value are required"))
-            problem = self._validate_config(body["value"])
-            if problem:
-                return Reply.json(400, error_envelope(400, "Constraints violated.", [problem]))
-            config = self._create_config(body["scope"], body["value"], user)
-            self.counters.configs_created += 1
-            return Reply.json(201, {"objectId": config["objectId"], "code": 201})
-        return Reply.json(405, error_envelope(405, "Method not allowed"))
-
-    def _list_configs(self, request: Request) -> Reply:
-        query = request.query
-        if "page-key" in query:
-            if set(query) != {"page-key"}:
-                return Reply.json(400, error_envelope(400, "page-key must be the only query parameter when it is set"))
-            page = self._config_pages.get(query["page-key"][0])
-            if page is None:
-                return Reply.json(400, error_envelope(400, "Invalid page-key"))
-            size, offset = page
-        else:
-            try:
-                size = int(query.get("page-size", [str(CONFIG_DEFAULT_PAGE_SIZE)])[0])
-            except ValueError:
-                size = -1
-            if not 1 <= size <= CONFIG_MAX_PAGE_SIZE:
-                return Reply.json(400, error_envelope(400, f"page-size must be between 1 and {CONFIG_MAX_PAGE_SIZE}"))
-            offset = 0
-        configs = list(self._configs.values())
-        served = min(size, self._page_cap)
-        items = [{k: copy.deepcopy(c[k]) for k in ("objectId", "scope", "value")} for c in configs[offset:offset + served]]
-        body: dict[str, Any] = {"items": items, "totalCount": len(configs)}
-        if offset + served < len(configs):
-            key = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()
-            self._config_pages[key] = (size, offset + served)
-            body["nextPageKey"] = key
-        return Reply.json(200, body)
-
-    def _create_config(self, scope: str, value: dict, user: str = "admin") -> dict:
-        cid = object_id(f"ext:{EXTENSION}", scope)
-        now = _now_ms()
-        config = {"objectId": cid, "scope": scope,
-                  "modificationInfo": {"createdBy": user, "createdTime": now,
-                                       "lastModifiedBy": user, "lastModifiedTime": now},
-                  "value": copy.deepcopy(value)}
-        self._configs[cid] = config
-        return config
-
-    def _config_route(self, cid: str, request: Request, user: str) -> Reply:
-        config = self._configs.get(cid)
-        if config is None:
-            return Reply.json(404, error_envelope(404, f"Monitoring configuration {cid} not found"))
-        if request.method == "GET":
-            return Reply.json(200, copy.deepcopy(config))
-        if request.method == "DELETE":
-            del self._configs[cid]
-            self.counters.configs_deleted += 1
-            # "Deleting a monitoring configuration ... automatically remove[s] its mapped AWS
-            # connection" (in the background).
-            for credential in config["value"].get("aws", {}).get("credentials") or []:
-                if isinstance(credential, dict) and credential.get("connectionId"):
-                    self._later(self._removal_delay, "remove-connection", credential["connectionId"])
-            return Reply(204)
-        if request.method != "PUT":
-            return Reply.json(405, error_envelope(405, "Method not allowed"))
-        body, error = self._body(request)
-        if error:
-            return error
-        if not isinstance(body, dict) or not isinstance(body.get("value"), dict):
-            return Reply.json(400, error_envelope(400, "The request body must be an object with a value"))
-        if "scope" in body and body["scope"] != config["scope"]:
-            return Reply.json(400, error_envelope(400, "Monitoring configuration scope cannot be updated"))
-        problem = self._validate_config(body["value"])
-        if problem:
-            return Reply.json(400, error_envelope(400, "Constraints violated.", [problem]))
-        if cid in self._stale:
-            self._later(self._stale.pop(cid), "stale-write", (cid, copy.deepcopy(config["value"])))
-        # Documented: PUT overwrites. No token, no conflict check: the last writer wins.
-        config["value"] = copy.deepcopy(body["value"])
-        config["modificationInfo"].update(lastModifiedBy=user, lastModifiedTime=_now_ms())
-        self.counters.config_writes += 1
-        return Reply.json(200, {"objectId": cid, "code": 200})
-
-    @staticmethod
-    def _validate_config(value: dict) -> dict | None:
-        aws = value.get("aws")
-        if aws is None:
-            return None
-        if not isinstance(aws, dict):
-            return violation("aws", "Must be an object")
-        credentials = aws.get("credentials", [])
-        if not isinstance(credentials, list):
-            return violation("aws/credentials", "Must be a list")
-        for i, entry in enumerate(credentials):
-            if not isinstance(entry, dict) or not isinstance(entry.get("connectionId"), str) \
-                    or not isinstance(entry.get("enabled"), bool):
-                return violation(f"aws/credentials/{i}", "Each credential needs a connectionId and enabled")
-            if "accountId" in entry and not (isinstance(entry["accountId"], str)
-                                             and _ACCOUNT_ID_RE.match(entry["accountId"])):
-                return violation(f"aws/credentials/{i}/accountId", "Must be a 12-digit AWS account id")
         return None
 
     # ------------------------------------------------------------------ HTTP control API

@@ -128,7 +128,7 @@ def offboard_legacy(sb: Sandbox, accounts: list[Member], arn: str, concurrency: 
     onboard(sb, accounts, arn, None, concurrency, timeout_s)
     entries = [{"description": f"registrar-{m.account}", "enabled": True, "accountId": m.account,
                 "connectionId": m.registration["Data"]["RegistrationId"]} for m in accounts if m.registration]
-    shared = dt.add_monitoring_config("shared by every account (earlier release)", credentials=entries)
+    shared = dt.add_monitoring_config("shared by every account (earlier release)", credentials=entries, enabled=True)
     env = sb.dynatrace_env()
 
     def one(member: Member) -> list[tuple[str, str]]:

@@ -113,16 +113,20 @@ pub enum Verdict {
     /// Registered by Registrar, but not as the StackSet says (role, partition, settings, a
     /// second registration).
     Drift,
+    /// Registered by Registrar as the StackSet says, but the vendor says it does not work
+    /// (Dynatrace: its monitoring configuration is disabled or reports a status other than OK).
+    Unhealthy,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 7] = [
         Verdict::Ok,
         Verdict::Missing,
         Verdict::Failed,
         Verdict::Foreign,
         Verdict::Orphan,
         Verdict::Drift,
+        Verdict::Unhealthy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +137,7 @@ impl Verdict {
             Verdict::Foreign => "foreign",
             Verdict::Orphan => "orphan",
             Verdict::Drift => "drift",
+            Verdict::Unhealthy => "unhealthy",
         }
     }
 }
@@ -298,7 +303,9 @@ fn judge_account(
                 if instances.is_empty() {
                     differences.push("no stack instance of the StackSet".to_owned());
                 }
-                if differences.is_empty() {
+                if let (true, Some(why)) = (differences.is_empty(), &r.unhealthy) {
+                    (Verdict::Unhealthy, format!("registered by {}, but {why}", r.made_by))
+                } else if differences.is_empty() {
                     (Verdict::Ok, format!("registered by {}", r.made_by))
                 } else {
                     (Verdict::Drift, differences.join("; "))
@@ -407,6 +414,7 @@ mod tests {
             made_by: MadeBy::Registrar(Some(format!("us-east-1/stackset-registrar-{UUID}"))),
             binding_scope: None,
             settings: BTreeMap::from([("metric_collection".into(), "true".into())]),
+            unhealthy: None,
         }
     }
 
@@ -637,6 +645,29 @@ mod tests {
             ..expected()
         };
         assert_eq!(verdicts(&audit(&inputs, &no_role)), [Verdict::Ok]);
+    }
+
+    #[test]
+    fn an_unhealthy_registration_has_its_own_verdict_and_drift_comes_first() {
+        let sick = Listed {
+            unhealthy: Some("monitoring configuration c reports ERROR".into()),
+            ..ours(A)
+        };
+        let found = judge(account(A, "ACTIVE"), current(), vec![sick.clone()]);
+        assert_eq!(verdicts(&found), [Verdict::Unhealthy]);
+        assert!(
+            found[0]
+                .detail
+                .ends_with("but monitoring configuration c reports ERROR"),
+            "{}",
+            found[0].detail
+        );
+        let drifted = Listed {
+            role_name: Some("Other".into()),
+            ..sick
+        };
+        let found = judge(account(A, "ACTIVE"), current(), vec![drifted]);
+        assert_eq!(verdicts(&found), [Verdict::Drift]);
     }
 
     #[test]

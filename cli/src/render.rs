@@ -189,7 +189,7 @@ pub fn table(
 fn colour_code(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Ok => "32",
-        Verdict::Missing | Verdict::Drift => "33",
+        Verdict::Missing | Verdict::Drift | Verdict::Unhealthy => "33",
         Verdict::Failed | Verdict::Orphan => "31",
         Verdict::Foreign => "35",
     }
@@ -214,6 +214,7 @@ mod tests {
                 made_by: MadeBy::Someone,
                 binding_scope: None,
                 settings: BTreeMap::new(),
+                unhealthy: None,
             }),
             instance: None,
         }

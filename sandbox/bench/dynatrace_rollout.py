@@ -33,7 +33,7 @@ def main() -> int:
     with Sandbox(bootstrap=release_bootstrap()) as sb:
         dt = sb.dynatrace
         dt.set_latency(*args.jitter_ms)
-        template = dt.add_monitoring_config("organisation template")
+        template = dt.add_monitoring_config("organisation template")  # disabled, as documented
         arn = sb.dynatrace_secret()
         accounts = members(sb, n)
 

@@ -25,6 +25,10 @@ pub struct Listed {
     /// The settings Registrar manages, named as [`crate::integrations::Integration::managed_settings`]
     /// names them, as the vendor holds them.
     pub settings: BTreeMap<String, String>,
+    /// Why the vendor says it does not work, when it says so (Dynatrace: the monitoring
+    /// configuration is disabled or its latest status is not `OK`); `None` when healthy or
+    /// when the vendor reports no health.
+    pub unhealthy: Option<String>,
 }
 
 /// Who made a listed registration.

@@ -113,7 +113,8 @@ def test_every_verdict_is_found_and_the_json_says_why(datadog_world, registrar_c
     assert orphan["registration"]["stack"].startswith("us-east-1/stackset-registrar-")
     assert lines[accounts["foreign"]][0]["registration"]["made_by"] == "someone else"
     assert report["schema"] == 1 and report["vendor"] == "datadog" and report["location"] == "datadoghq.com"
-    assert report["summary"] == {"ok": 2, "missing": 1, "failed": 1, "foreign": 3, "orphan": 2, "drift": 1}
+    assert report["summary"] == {"ok": 2, "missing": 1, "failed": 1, "foreign": 3, "orphan": 2, "drift": 1,
+                                 "unhealthy": 0}
     assert "pruned" not in report
 
 
@@ -242,15 +243,18 @@ def test_an_audit_that_cannot_run_exits_2_and_says_what_to_do(sandbox, shim, reg
 def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
     sb = sandbox
     org = Organisation(sb.aws)
-    ok, missing, failed, foreign, orphan, unbound = org.add_accounts(6)
+    ok, missing, failed, foreign, orphan, unbound, sick = org.add_accounts(7)
     arn = sb.dynatrace_secret()
     template = sb.dynatrace.add_monitoring_config("organisation template")
     parameters = {"SecretArn": arn, "IAMRoleName": "", "HomeRegion": "",
                   "EnvironmentUrl": f"https://{sb.dynatrace.environment_host}", "MonitoringConfigId": template}
     stack_set = create_stack_set(sb.aws, NAME, parameters, targets=[org.root])
-    members = [Member(a, sb.stack(account=a, name=stack_set.stack_name())) for a in (ok, failed, orphan)]
+    members = [Member(a, sb.stack(account=a, name=stack_set.stack_name())) for a in (ok, failed, orphan, sick)]
     phase = onboard_dynatrace(sb, members, arn, template, concurrency=3)
-    assert phase.statuses == {"SUCCESS": 6}, phase.reasons
+    assert phase.statuses == {"SUCCESS": 8}, phase.reasons
+    # Dynatrace reports the sick account's configuration in error (its status endpoint).
+    sick_config = next(m for m in members if m.account == sick).binding["Data"]["AccountMonitoringConfigId"]
+    sb.dynatrace.set_config_status(sick_config, "ERROR")
     half = sb.stack(account=unbound, name=stack_set.stack_name())
     assert sb.invoke(half.create(sb.dynatrace_props(arn)), sb.dynatrace_env()).cfn.body_json["Status"] == "SUCCESS"
     hand_made = sb.dynatrace.seed_connection("prod account", role_arn=f"arn:aws:iam::{foreign}:role/Dynatrace")
@@ -262,9 +266,10 @@ def test_dynatrace_verdicts_and_prune(sandbox, shim, registrar_cli):
     assert report.exit_code == 1, report.stderr
     lines = by_account(report.json())
     assert {name: lines[a][0]["verdict"] for name, a in dict(
-        ok=ok, missing=missing, failed=failed, foreign=foreign, orphan=orphan, unbound=unbound).items()} == {
+        ok=ok, missing=missing, failed=failed, foreign=foreign, orphan=orphan, unbound=unbound, sick=sick).items()} == {
         "ok": "ok", "missing": "missing", "failed": "failed", "foreign": "foreign", "orphan": "orphan",
-        "unbound": "drift"}
+        "unbound": "drift", "sick": "unhealthy"}
+    assert lines[sick][0]["detail"].endswith(f"but monitoring configuration {sick_config} reports ERROR")
     assert lines[unbound][0]["detail"] == ("no role bound yet, the StackSet says DynatraceMonitoringRole; "
                                            "monitoring no configuration, the StackSet says its own configuration")
     assert lines[foreign][0]["registration"]["id"] == hand_made

@@ -224,13 +224,15 @@ def test_create_bind_update_delete(sandbox):
     assert bound["PhysicalResourceId"] == binding_id(oid, own_scope(own["objectId"]))
     assert bound["Data"] == {"ExternalId": oid, "RegistrationId": oid, "PrincipalAccountId": PRODUCTION_PRINCIPAL,
                              "RoleArn": role_arn(), "ConnectionOwner": f"user:{dt.user}",
-                             "AccountMonitoringConfigId": own["objectId"]}
+                             "AccountMonitoringConfigId": own["objectId"], "MonitoringStatus": "OK"}
     assert role_of(dt.connection(oid)) == role_arn()
     assert own["value"]["aws"]["credentials"] == [{"description": our_name(stack), "enabled": True,
                                                    "connectionId": oid, "accountId": ACCOUNT}]
     assert own["value"]["description"] == our_name(stack)
     assert own["scope"] == template_before["scope"]
-    for key in ("featureSets", "enabled", "version"):
+    assert template_before["value"]["enabled"] is False, "the blueprint is disabled, as documented"
+    assert own["value"]["enabled"] is True, "the account's own configuration is enabled"
+    for key in ("featureSets", "version"):
         assert own["value"][key] == template_before["value"][key], key
     for key in ("regionFiltering", "metricsConfiguration", "deploymentRegion"):
         assert own["value"]["aws"][key] == template_before["value"]["aws"][key], key
@@ -461,9 +463,11 @@ def test_delete_of_a_missing_connection_succeeds(sandbox):
     deleted = answered(sb.invoke(stack.delete(registration_id(gone), sb.dynatrace_props(arn)), sb.dynatrace_env()),
                        "SUCCESS")
     assert deleted["PhysicalResourceId"] == registration_id(gone)
-    # The 404 is believed once the name's uniqueness check says no connection has this stack's name.
-    assert [(r.method, r.status) for r in dt.requests] == [("DELETE", 404), ("POST", 200)]
-    assert dt.requests[1].query == {"validateOnly": ["true"]} and dt.connections() == []
+    # The 404 is believed once no monitoring configuration names the connection and the name's
+    # uniqueness check says no connection has this stack's name.
+    assert [(r.method, r.status) for r in dt.requests] == [("DELETE", 404), ("GET", 200), ("POST", 200)]
+    assert dt.requests[1].path == MONITORING_PATH
+    assert dt.requests[2].query == {"validateOnly": ["true"]} and dt.connections() == []
     # Deleting an account's configuration that is gone, and leaving a shared one that is gone,
     # are successes as well.
     for scope in (own_scope("no-such-config"), "no-such-shared-config"):

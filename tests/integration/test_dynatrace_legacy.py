@@ -27,7 +27,7 @@ def legacy_setup(sb):
     entries = [{"description": f"registrar-{a}", "enabled": True, "connectionId": f"conn-{a}", "accountId": a}
                for a in OTHERS]
     entries.insert(1, {"description": our_name(stack), "enabled": True, "connectionId": oid, "accountId": ACCOUNT})
-    shared = dt.add_monitoring_config("shared by every account", credentials=entries)
+    shared = dt.add_monitoring_config("shared by every account", credentials=entries, enabled=True)
     return stack, fn, arn, oid, shared
 
 

@@ -1,6 +1,7 @@
 """A StackSet rollout of the Dynatrace variant through the real binary, against the emulator in
 its documented mode (monitoring configurations without token: the last writer wins) with
-latency jitter on every answer: every account onboarded concurrently is monitored, and every
+latency jitter on every answer, and the organisation blueprint disabled (as Dynatrace documents
+it): every account onboarded concurrently is monitored (its own configuration enabled), and every
 account offboarded concurrently is gone, with nothing lost and nothing left behind.
 
 The suite runs the issue's scale, 200 accounts at concurrency 50 (about 80 s on two cores with the
@@ -22,12 +23,14 @@ def test_accounts_onboarded_and_offboarded_concurrently_lose_nothing(sandbox):
     dt.set_latency(*JITTER_MS)
     template = dt.add_monitoring_config("organisation template")
     template_value = dt.monitoring_config(template)["value"]
+    assert template_value["enabled"] is False, "the organisation blueprint is disabled, as Dynatrace documents"
     arn = sb.dynatrace_secret()
     accounts = members(sb, ACCOUNTS)
 
     up = onboard(sb, accounts, arn, template, CONCURRENCY)
     assert up.statuses == {"SUCCESS": 2 * ACCOUNTS}, up.reasons[:3]
     assert dt.monitored_accounts() == sorted(m.account for m in accounts), "every account is monitored"
+    assert all(m.binding["Data"]["MonitoringStatus"] == "OK" for m in accounts)
     own = [c for c in dt.monitoring_configs() if c["objectId"] != template]
     assert len(own) == ACCOUNTS and all(len(c["value"]["aws"]["credentials"]) == 1 for c in own), \
         "one configuration per account, naming that account alone"

@@ -14,12 +14,14 @@ MRK_ARN = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef123456
 PRODUCTION_URL = "https://abc12345.apps.dynatrace.com"
 HOME = "eu-west-1"
 THREE_REGIONS = ("eu-west-1", "us-east-1", "ap-southeast-2")
-LOG_RESOURCES = {"LogBackupBucket", "LogDeliveryRole", "LogStream"}
+LOG_RESOURCES = {"LogBackupBucket", "LogDeliveryRole", "LogStream", "LogErrorLogGroup", "LogErrorDestinationStream",
+                 "LogErrorBackupStream"}
 EVENT_RESOURCES = {"EventConnection", "EventDestination", "EventDeliveryRole", "EventRule"}
 REQUIRED = {"EnvironmentUrl": PRODUCTION_URL, "IngestSecretArn": INGEST_SECRET_ARN, "SecretKmsKeyArn": MRK_ARN}
 # The name property of each type these templates create; None: the type takes no name.
 NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::Logs::LogStream": None,  # named within its own log group only
     "AWS::IAM::Role": "RoleName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::Lambda::Function": "FunctionName",
@@ -105,6 +107,7 @@ LOG_DELIVERY_GRANTS = {
     "ReadIngestSecret": {"secretsmanager:GetSecretValue"},
     "DecryptIngestSecret": {"kms:Decrypt"},
     "UseIngestKey": {"kms:Decrypt", "kms:GenerateDataKey"},
+    "WriteErrorLogs": {"logs:PutLogEvents"},
 }
 
 
@@ -127,7 +130,8 @@ def test_log_delivery_role_only_writes_its_bucket_and_reads_its_secret_here(temp
     # Firehose assumes its delivery role with this account's id as external ID (its documented trust).
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT_ID}}, "no confused deputy"
     grants = grants_of(stack, "LogDeliveryRole")
-    expected = {"WriteFailedRecords", "ReadIngestSecret", "DecryptIngestSecret"} | ({"UseIngestKey"} if key == "true" else set())
+    expected = {"WriteFailedRecords", "ReadIngestSecret", "DecryptIngestSecret", "WriteErrorLogs"} | (
+        {"UseIngestKey"} if key == "true" else set())
     assert set(grants) == expected
     for sid, grant in grants.items():
         assert set(as_list(grant["Action"])) == LOG_DELIVERY_GRANTS[sid], sid
@@ -213,7 +217,8 @@ def test_event_connection_takes_the_token_from_the_regional_secret(template):
         assert connection["AuthParameters"] == {
             "ApiKeyAuthParameters": {
                 "ApiKeyName": "Authorization",
-                "ApiKeyValue": "Bearer {{resolve:secretsmanager:" + regional(INGEST_SECRET_ARN, region) + ":SecretString:api_key}}",
+                # An access token (logs.ingest, openpipeline.events) on the Api-Token scheme.
+                "ApiKeyValue": "Api-Token {{resolve:secretsmanager:" + regional(INGEST_SECRET_ARN, region) + ":SecretString:api_key}}",
             }
         }
         assert stack.resources()["EventRule"]["Properties"]["EventPattern"] == {"source": ["aws.health", "aws.ec2"]}
@@ -235,6 +240,46 @@ def test_customer_managed_key_encrypts_the_stream_and_the_backup_bucket(template
     else:
         assert "DeliveryStreamEncryptionConfigurationInput" not in stream
         assert "BucketEncryption" not in bucket["Properties"], "S3's default encryption (SSE-S3)"
+
+
+@pytest.mark.parametrize("key", ["false", "true"])
+def test_firehose_logs_its_delivery_errors_to_its_own_log_group(template, key):
+    stack = ingest_stack(template, logs="true", key=key, stack_name="StackSet-registrar-ingest-1")
+    resources = stack.resources()
+    group = resources["LogErrorLogGroup"]["Properties"]
+    assert group["LogGroupName"] == "/aws/kinesisfirehose/StackSet-registrar-ingest-1-dynatrace"
+    assert group["RetentionInDays"] == 30
+    assert [resources[s]["Properties"] for s in ("LogErrorDestinationStream", "LogErrorBackupStream")] == [
+        {"LogGroupName": {"Ref": "LogErrorLogGroup"}, "LogStreamName": "DestinationDelivery"},
+        {"LogGroupName": {"Ref": "LogErrorLogGroup"}, "LogStreamName": "BackupDelivery"}]
+    destination = resources["LogStream"]["Properties"]["HttpEndpointDestinationConfiguration"]
+    assert destination["CloudWatchLoggingOptions"] == {
+        "Enabled": True, "LogGroupName": {"Ref": "LogErrorLogGroup"}, "LogStreamName": {"Ref": "LogErrorDestinationStream"}}
+    assert destination["S3Configuration"]["CloudWatchLoggingOptions"] == {
+        "Enabled": True, "LogGroupName": {"Ref": "LogErrorLogGroup"}, "LogStreamName": {"Ref": "LogErrorBackupStream"}}
+    # The delivery role writes those two streams and nothing else of CloudWatch Logs.
+    write = grants_of(stack, "LogDeliveryRole")["WriteErrorLogs"]
+    prefix = "arn:aws:logs:us-east-1:" + ACCOUNT_ID + ":log-group:${LogErrorLogGroup}:log-stream:"
+    assert write["Resource"] == [prefix + "${LogErrorDestinationStream}", prefix + "${LogErrorBackupStream}"]
+    if key == "true":
+        assert group["KmsKeyId"] == {"Fn::GetAtt": ["IngestKey", "Arn"]}
+        policy = resources["IngestKey"]["Properties"]["KeyPolicy"]
+        logs = {g["Sid"]: g for g in statements(policy)}["LogsEncryptTheErrorLogGroup"]
+        assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+        # Only for this log group: the encryption context CloudWatch Logs uses.
+        assert logs["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+            "arn:aws:logs:us-east-1:" + ACCOUNT_ID + ":log-group:" + group["LogGroupName"]}}
+    else:
+        assert "KmsKeyId" not in group
+
+
+@pytest.mark.parametrize("bus", [None, "org-events"])
+def test_the_event_rule_listens_on_the_chosen_bus(template, bus):
+    more = {} if bus is None else {"EventBusName": bus}
+    rule = ingest_stack(template, events="true", **more).resources()["EventRule"]["Properties"]
+    assert rule["EventBusName"] == (bus or "default"), "Dynatrace's default: the default bus"
+    assert re.fullmatch(template["Parameters"]["EventBusName"]["AllowedPattern"], "org-events")
+    assert not re.fullmatch(template["Parameters"]["EventBusName"]["AllowedPattern"], "arn:aws:events:x bus")
 
 
 @pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])

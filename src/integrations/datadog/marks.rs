@@ -175,6 +175,7 @@ pub(crate) fn read_listed(config: &AccountConfig) -> Option<Listed> {
         made_by,
         binding_scope: None,
         settings,
+        unhealthy: None,
     })
 }
 

@@ -1,8 +1,10 @@
 //! How Dynatrace's answers read: its error bodies, and the shapes shared by its answers.
 //!
-//! An error is an `ErrorEnvelope` (`{"error": {"code", "message", "constraintViolations":
-//! [{"path", "message"}]}}`); a settings POST answers a list with one result per object, each
-//! carrying such an `error` when it failed (docs/dynatrace-api.md, "Settings objects").
+//! An error is an `ErrorEnvelope`: `{"error": {"code", "message", "constraintViolations":
+//! [{"path", "message"}]}}` from the Settings API, and `{"error": {"code", "message", "details":
+//! {"constraintViolations": […]}}}` from the platform APIs (Extensions), which put everything
+//! beyond code and message under `details`; a settings POST answers a list with one result per
+//! object, each carrying such an `error` when it failed (docs/dynatrace-api.md, "Errors").
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -34,6 +36,16 @@ pub(super) struct Error {
     message: Option<Lenient<String>>,
     #[serde(rename = "constraintViolations", default)]
     constraint_violations: Option<Lenient<Vec<Lenient<Violation>>>>,
+    /// The platform APIs' details: violations nest here.
+    #[serde(default)]
+    details: Option<Lenient<Details>>,
+}
+
+/// The `details` of a platform API error.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Details {
+    #[serde(rename = "constraintViolations", default)]
+    constraint_violations: Option<Lenient<Vec<Lenient<Violation>>>>,
 }
 
 /// One violated constraint: where (`path`) and what.
@@ -52,18 +64,21 @@ impl Error {
             .clone()
             .and_then(Lenient::ok)
             .unwrap_or_default();
-        let violations: Vec<String> = self
-            .constraint_violations
-            .clone()
-            .and_then(Lenient::ok)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(Lenient::ok)
+        let details = self.details.clone().and_then(Lenient::ok).unwrap_or_default();
+        let listed = |list: Option<Lenient<Vec<Lenient<Violation>>>>| {
+            list.and_then(Lenient::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(Lenient::ok)
+        };
+        let violations: Vec<String> = listed(self.constraint_violations.clone())
+            .chain(listed(details.constraint_violations))
             .map(|v| match v.path.and_then(Lenient::ok) {
                 Some(path) if !path.is_empty() => format!("{path}: {}", v.message),
                 _ => v.message,
             })
             .collect();
+
         match (message.is_empty(), violations.is_empty()) {
             (_, true) => message,
             (true, false) => violations.join("; "),
@@ -116,6 +131,11 @@ mod tests {
         assert_eq!(
             error_message(list),
             "Constraints violated. (name: There is another connection defined under this name)"
+        );
+        let platform = br#"{"error":{"code":400,"message":"Invalid monitoring configuration","details":{"constraintViolations":[{"path":"value/aws/credentials/0/connectionId","message":"Connection not found","parameterLocation":"PAYLOAD_BODY"}]}}}"#;
+        assert_eq!(
+            error_message(platform),
+            "Invalid monitoring configuration (value/aws/credentials/0/connectionId: Connection not found)"
         );
         assert_eq!(
             error_message(b"<html>Bad gateway</html>"),

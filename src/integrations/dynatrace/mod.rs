@@ -190,8 +190,8 @@ impl Integration for Dynatrace {
         let mut listed = connection::list_connections(&api, refused).await?;
         let pairings = monitoring_config::pairings(&api, refused).await?;
         for registration in &mut listed {
-            let scope = pairings.get(&registration.id).cloned();
-            let monitoring = match &scope {
+            let pairing = pairings.get(&registration.id).cloned();
+            let monitoring = match pairing.as_ref().map(|p| &p.scope) {
                 Some(BindingScope::Own(_)) => OWN_CONFIGURATION,
                 Some(_) => "a shared configuration",
                 None => "no configuration",
@@ -199,7 +199,10 @@ impl Integration for Dynatrace {
             registration
                 .settings
                 .insert(MONITORING.to_owned(), monitoring.to_owned());
-            registration.binding_scope = scope.and_then(BindingScope::into_scope);
+            if let Some(pairing) = pairing {
+                registration.unhealthy = pairing.unhealthy;
+                registration.binding_scope = pairing.scope.into_scope();
+            }
         }
         Ok(listed)
     }

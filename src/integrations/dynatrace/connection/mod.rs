@@ -9,8 +9,10 @@
 //!   those it is shared with; the list answers only "accessible objects", and a GET, PUT or
 //!   DELETE of an object the caller cannot access answers 404 ("No object available for the
 //!   given objectId") or 403. A 404 therefore does not prove a connection is gone: Registrar
-//!   asks the name's uniqueness check (`POST …?validateOnly=true`, which validates without
-//!   saving) whether a connection with this stack's name still exists somewhere;
+//!   first looks whether a monitoring configuration (not restricted by owner, each paired with
+//!   one connection) still names it, then asks the name's uniqueness check (`POST
+//!   …?validateOnly=true`, which validates without saving) as a hint only: whether the
+//!   `UNIQUE` constraint spans owners is not documented;
 //! - the object's `owner` (an identity: `user`, `group` or `all-users`) says whose it is;
 //! - a role ARN, once set, cannot be changed (the Terraform provider's finding), and Dynatrace
 //!   validates it by assuming the role, which fails with 400/404 while IAM propagates.
@@ -270,9 +272,19 @@ impl Dynatrace {
         }
     }
 
-    /// After a 404 for connection `id`: `Ok` when it is really gone, an error saying so when a
-    /// connection with this stack's name exists that the token cannot see.
+    /// After a 404 for connection `id`: `Ok` when it is really gone, an error saying so when it
+    /// may still exist unseen. A 404 alone proves nothing (owner-based access control), so:
+    /// - a monitoring configuration that still names `id` (configurations are not restricted by
+    ///   owner, and each is paired with its connection) means it may exist: refused;
+    /// - otherwise the name's uniqueness check is asked, as a hint: taken by a connection the
+    ///   token cannot see means it exists (refused); free means gone if names are unique across
+    ///   owners. Nothing public says they are; where they are unique per owner only, a
+    ///   connection that was never paired with a configuration and is now hidden from the
+    ///   token cannot be told from a gone one (docs/dynatrace-api.md, "Owner-based access").
     async fn gone_or_hidden(&self, call: &str, id: &str) -> Result<(), VendorError> {
+        if let Some(config) = self.pairing_config(id).await? {
+            return Err(self.paired_but_hidden(call, id, &config));
+        }
         match self.name_holder().await? {
             NameHolder::Free => Ok(()),
             // The name is another (visible) connection's: `id` is not hidden under it.
@@ -335,6 +347,25 @@ impl Dynatrace {
         self.refused_with(call, status, message).with_hint(format!(
             " AWS connections have owner-based access control: only their owner, and users they are shared with, see them. This one was made with a platform token of another Dynatrace user (its owner is the ConnectionOwner attribute of the stack's registration and the function's \"connection owner\" log line). {consequence}. Put a token of that (service) user into the secret, or share the connection with the token's user or transfer its ownership (Settings > Cloud and virtualization > AWS, or the Settings API's object permissions), then retry."
         ))
+    }
+
+    /// The refusal for connection `id`, which the token gets a 404 for although monitoring
+    /// configuration `config` still names it.
+    pub(super) fn paired_but_hidden(&self, call: &str, id: &str, config: &str) -> VendorError {
+        let host = &self.settings.environment_host;
+        self.refused_with(
+            call,
+            404,
+            format!("connection {id} is not visible to the token in the secret, but monitoring configuration {config} of {host} still names it"),
+        )
+        .with_hint(format!(
+            " Either the connection belongs to another Dynatrace user (AWS connections have owner-based access control; its owner is the ConnectionOwner attribute of the stack's registration) or it was deleted by hand while its configuration stayed. Registrar cannot tell which, so it does not report it deleted. Put a token of the connection's owner (service user) into the secret, or share the connection with the token's user, or delete configuration {config} and the connection by hand (Settings > Cloud and virtualization > AWS), then retry; or set OnDeleteError to retain."
+        ))
+    }
+
+    /// Whether the token can get connection `id` (a 404 is `false`).
+    pub(super) async fn sees_connection(&self, id: &str) -> Result<bool, VendorError> {
+        Ok(self.connection(id).await?.is_some())
     }
 
     /// The connection `id`, or `None` if the token gets a 404 for it.

@@ -89,6 +89,7 @@ pub(super) fn listed(id: &str, name: &str, role_arn: &str) -> Option<Listed> {
         },
         binding_scope: None,
         settings: Default::default(),
+        unhealthy: None,
     })
 }
 

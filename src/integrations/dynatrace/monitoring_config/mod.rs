@@ -8,6 +8,9 @@
 //! - GET returns `objectId`, `scope`, `value` (and modification info); PUT takes `{value}` and
 //!   overwrites; POST takes `{scope, value}` and answers 201. No concurrency token and no 409
 //!   are documented, so two writers of one configuration overwrite each other silently;
+//! - a configuration polls only when `value.enabled` is true, and the organisation blueprint is
+//!   created disabled; `…/{id}/status` and `…/statuses` answer the latest status (`OK`,
+//!   `PENDING`, `WARNING`, `ERROR`, `UNKNOWN`);
 //! - the list is paged with `page-size` (at most 500) and `page-key` (alone).
 //!
 //! Hence, with `MonitoringConfigId`, each account's binding owns a configuration of its own,
@@ -27,8 +30,8 @@ mod value;
 
 pub(crate) use self::value::BindingScope;
 use self::value::{
-    ConfigPage, ConfigValue, Created, Membership, MonitoringConfig, NewConfig, Overwrite,
-    connections_of, edit_credentials, own_value,
+    ConfigPage, ConfigStatus, ConfigValue, Created, Membership, MonitoringConfig, NewConfig,
+    Overwrite, StatusList, connections_of, edit_credentials, is_enabled, own_repaired, own_value,
 };
 use super::{ATTEMPT_ALLOWANCE, Dynatrace, EXTENSION, VENDOR};
 use crate::backoff::{Backoff, random_up_to};
@@ -48,6 +51,19 @@ const SETTLE: Duration = Duration::from_millis(1500);
 const SETTLE_JITTER: Duration = Duration::from_millis(1000);
 /// The `Data` attribute naming the account's own configuration.
 pub(super) const ACCOUNT_CONFIG_ATTRIBUTE: &str = "AccountMonitoringConfigId";
+/// The `Data` attribute with the configuration's latest status as Dynatrace reports it
+/// (`OK`, `PENDING`, `WARNING`, `ERROR`, `UNKNOWN`), read once after the binding.
+pub(super) const STATUS_ATTRIBUTE: &str = "MonitoringStatus";
+/// The status a healthy configuration reports.
+const HEALTHY: &str = "OK";
+
+/// How a connection is paired, as the audit reads it: the binding scope, and why it is not
+/// healthy (`None`: its configuration is enabled and reports `OK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pairing {
+    pub(crate) scope: BindingScope,
+    pub(crate) unhealthy: Option<String>,
+}
 
 /// Where a connection already is, among the environment's configurations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,47 +80,95 @@ enum Paired {
 
 /// Every monitoring configuration, every page, read-only: for each connection a configuration
 /// holds, the binding scope it pairs with (its own configuration, or one shared with other
-/// connections). `refused` reads an answer other than 200.
+/// connections) and, from the configurations' latest statuses, why it is not healthy.
+/// `refused` reads an answer other than 200.
 pub(super) async fn pairings(
     api: &Api,
     refused: impl Fn(&str, &Answer) -> VendorError,
-) -> Result<BTreeMap<String, BindingScope>, VendorError> {
+) -> Result<BTreeMap<String, Pairing>, VendorError> {
+    let statuses = statuses(api, &refused).await?;
+    let mut pairs = BTreeMap::new();
+    for config in all_configs(api, &refused).await? {
+        let Some(id) = config.object_id.clone() else {
+            continue;
+        };
+        let connections = connections_of(&config);
+        let status = statuses.get(&id).map(String::as_str);
+        let unhealthy = if !is_enabled(&config) {
+            Some(format!("monitoring configuration {id} is disabled"))
+        } else {
+            match status {
+                Some(HEALTHY) => None,
+                Some(other) => Some(format!("monitoring configuration {id} reports {other}")),
+                None => Some(format!("monitoring configuration {id} reports no status yet")),
+            }
+        };
+        for connection in &connections {
+            let scope = if connections.len() == 1 {
+                BindingScope::Own(id.clone())
+            } else {
+                BindingScope::Shared(id.clone())
+            };
+            pairs.insert(
+                (*connection).to_owned(),
+                Pairing {
+                    scope,
+                    unhealthy: unhealthy.clone(),
+                },
+            );
+        }
+    }
+    Ok(pairs)
+}
+
+/// Every configuration, every page.
+async fn all_configs(
+    api: &Api,
+    refused: &impl Fn(&str, &Answer) -> VendorError,
+) -> Result<Vec<MonitoringConfig>, VendorError> {
     let call = "GET monitoring configurations";
     let mut url = api.url(MONITORING_CONFIGS_PATH);
     url.query_pairs_mut().append_pair("page-size", PAGE_SIZE);
-    let mut pairs = BTreeMap::new();
+    let mut configs = Vec::new();
     for _ in 0..MAX_PAGES {
         let answer = api.send(Method::GET, url.clone(), None::<&()>).await?;
         if answer.status != 200 {
             return Err(refused(call, &answer));
         }
         let page: ConfigPage = api.read(&answer, call)?;
-        for config in &page.items {
-            let Some(id) = config.object_id.clone() else {
-                continue;
-            };
-            let connections = connections_of(config);
-            for connection in &connections {
-                let scope = if connections.len() == 1 {
-                    BindingScope::Own(id.clone())
-                } else {
-                    BindingScope::Shared(id.clone())
-                };
-                pairs.insert((*connection).to_owned(), scope);
-            }
-        }
+        configs.extend(page.items);
         match page.next_page_key.filter(|k| !k.is_empty()) {
             Some(key) => {
                 url = api.url(MONITORING_CONFIGS_PATH);
                 url.query_pairs_mut().append_pair("page-key", &key);
             }
-            None => return Ok(pairs),
+            None => return Ok(configs),
         }
     }
     Err(api.unreadable(
         call,
         &format!("more than {MAX_PAGES} pages of configurations"),
     ))
+}
+
+/// The latest status of every configuration, by configuration id
+/// (`GET …/monitoring-configurations/statuses`).
+async fn statuses(
+    api: &Api,
+    refused: &impl Fn(&str, &Answer) -> VendorError,
+) -> Result<BTreeMap<String, String>, VendorError> {
+    let call = "GET monitoring configuration statuses";
+    let url = api.url(&format!("{MONITORING_CONFIGS_PATH}/statuses"));
+    let answer = api.send(Method::GET, url, None::<&()>).await?;
+    if answer.status != 200 {
+        return Err(refused(call, &answer));
+    }
+    let list: StatusList = api.read(&answer, call)?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|item| Some((item.configuration_id?, item.status?)))
+        .collect())
 }
 
 impl Dynatrace {
@@ -139,10 +203,11 @@ impl Dynatrace {
                 "MonitoringConfigId is empty; the account keeps its own monitoring configuration (deleting it would delete the connection), until the binding is deleted"
             );
         }
-        let data = own
-            .iter()
-            .map(|id| (ACCOUNT_CONFIG_ATTRIBUTE.to_owned(), id.clone()))
-            .collect();
+        let mut data = BTreeMap::new();
+        if let Some(id) = &own {
+            data.insert(ACCOUNT_CONFIG_ATTRIBUTE.to_owned(), id.clone());
+            data.insert(STATUS_ATTRIBUTE.to_owned(), self.status(id).await);
+        }
         Ok((own.map_or(BindingScope::Nothing, BindingScope::Own), data))
     }
 
@@ -163,7 +228,18 @@ impl Dynatrace {
                 );
                 Ok(Removal::AlreadyGone)
             }
-            BindingScope::Own(id) => self.delete_own(id).await,
+            BindingScope::Own(id) => {
+                // The configuration goes, and Dynatrace removes its connection with it: only
+                // when the token can see that connection is its removal this binding's to
+                // start. A 404 with the configuration still there means the connection may be
+                // another user's (owner-based access control), or gone by hand.
+                if !self.sees_connection(connection).await?
+                    && self.config(id).await?.is_some()
+                {
+                    return Err(self.paired_but_hidden("GET connection", connection, id));
+                }
+                self.delete_own(id).await
+            }
             BindingScope::Shared(id) => Ok(if self.leave_shared(id, connection).await? {
                 Removal::Removed
             } else {
@@ -172,8 +248,44 @@ impl Dynatrace {
         }
     }
 
-    /// Makes sure the account's own configuration `id` names connection `connection`, enabled,
-    /// leaving everything else as the user customised it; `false` if it is gone.
+    /// The latest status of configuration `id`, read once and never failing the binding: a new
+    /// configuration reports `PENDING` until Dynatrace has polled the account, and a status
+    /// that cannot be read is reported as `UNKNOWN` (the documented word for it) and logged.
+    async fn status(&self, id: &str) -> String {
+        let call = "GET monitoring configuration status";
+        let mut url = self.api.object_url(MONITORING_CONFIGS_PATH, id);
+        url.path_segments_mut()
+            .expect("an http(s) URL has path segments")
+            .push("status");
+        let status = match self.api.send_once(Method::GET, url, None::<&()>).await {
+            Ok(answer) if answer.status == 200 => {
+                match self.api.read::<ConfigStatus>(&answer, call) {
+                    Ok(ConfigStatus { status: Some(s) }) if !s.is_empty() => Ok(s),
+                    Ok(_) => Err("no status in the answer".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Ok(answer) => Err(self.refused(call, &answer).to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match status {
+            Ok(status) if status == HEALTHY => {
+                tracing::info!(config = id, status, "monitoring configuration status");
+                status
+            }
+            Ok(status) => {
+                tracing::warn!(config = id, status, "monitoring configuration status is not OK yet; Dynatrace reports it once it has polled the account (registrar audit shows accounts that stay unhealthy)");
+                status
+            }
+            Err(error) => {
+                tracing::warn!(config = id, error = %error, "could not read the monitoring configuration's status; the binding stands");
+                "UNKNOWN".to_owned()
+            }
+        }
+    }
+
+    /// Makes sure the account's own configuration `id` is enabled with exactly connection
+    /// `connection`, leaving everything else as the user customised it; `false` if it is gone.
     async fn ensure_own(&self, id: &str, connection: &str) -> Result<bool, VendorError> {
         let Some(config) = self.config(id).await? else {
             tracing::warn!(
@@ -182,9 +294,8 @@ impl Dynatrace {
             );
             return Ok(false);
         };
-        let edited = edit_credentials(
+        let edited = own_repaired(
             &config.value,
-            Membership::Attach,
             connection,
             self.desired.identity.account.as_str(),
             &self.name,
@@ -298,6 +409,14 @@ impl Dynatrace {
             tracing::warn!(vendor = VENDOR, call, attempt = attempts, error = %last, wait_ms = wait.as_millis() as u64, "no configuration made yet; posting again");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The configuration that names connection `connection`, if any.
+    pub(super) async fn pairing_config(&self, connection: &str) -> Result<Option<String>, VendorError> {
+        Ok(match self.paired(connection).await? {
+            Paired::Nowhere => None,
+            Paired::Alone(id) | Paired::Shared { id, .. } => Some(id),
+        })
     }
 
     /// Which configuration holds connection `connection`, if any.

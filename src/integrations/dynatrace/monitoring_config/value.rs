@@ -56,6 +56,11 @@ pub(super) struct MonitoringConfig {
 /// credential) is kept as it was read: the configuration is the user's to customise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct ConfigValue {
+    /// Whether Dynatrace polls with this configuration at all: the organisation blueprint is
+    /// documented as created disabled, and enabling is setting it `true` together with the
+    /// credentials (docs/dynatrace-api.md, "Monitoring configurations").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,11 +158,13 @@ fn credential(connection: &str, account: &str, description: &str) -> Credential 
     }
 }
 
-/// The value of the account's own configuration: the template's value with this account's
-/// connection as the only credential, `description` (the display name) this stack's connection
-/// name, and the single-account deployment scope.
+/// The value of the account's own configuration: the template's value, enabled whatever the
+/// template says (the blueprint is documented as disabled), with this account's connection as
+/// the only credential, `description` (the display name) this stack's connection name, and the
+/// single-account deployment scope.
 pub(super) fn own_value(template: &ConfigValue, connection: &str, account: &str, name: &str) -> ConfigValue {
     let mut value = template.clone();
+    value.enabled = Some(true);
     value.description = Some(name.to_owned());
     let aws = value.aws.get_or_insert_with(AwsSection::default);
     aws.credentials = Some(vec![credential(connection, account, name)]);
@@ -236,6 +243,53 @@ pub(super) fn edit_credentials(
     Some(edited)
 }
 
+/// The account's own configuration made right, keeping what the user customised: enabled, and
+/// exactly one credential, this account's connection, enabled (another account's entry is
+/// dropped: a connection is paired with one configuration, and this one is the account's own);
+/// `None` when it already is so.
+pub(super) fn own_repaired(
+    value: &ConfigValue,
+    connection: &str,
+    account: &str,
+    description: &str,
+) -> Option<ConfigValue> {
+    let mut repaired = edit_credentials(value, Membership::Attach, connection, account, description)
+        .unwrap_or_else(|| value.clone());
+    repaired.enabled = Some(true);
+    if let Some(credentials) = repaired.aws.as_mut().and_then(|aws| aws.credentials.as_mut()) {
+        credentials.retain(|c| c.connection_id.as_deref() == Some(connection));
+    }
+    (repaired != *value).then_some(repaired)
+}
+
+/// Whether the configuration is enabled (`value.enabled`; absent reads as not enabled).
+pub(super) fn is_enabled(config: &MonitoringConfig) -> bool {
+    config.value.enabled == Some(true)
+}
+
+/// The answer of `GET …/monitoring-configurations/{id}/status` (`ExtensionStatus`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ConfigStatus {
+    #[serde(default)]
+    pub(super) status: Option<String>,
+}
+
+/// The answer of `GET …/monitoring-configurations/statuses` (`ExtensionStatusWithIdList`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct StatusList {
+    #[serde(default)]
+    pub(super) items: Vec<StatusItem>,
+}
+
+/// One configuration's latest status (`ExtensionStatusWithId`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct StatusItem {
+    #[serde(rename = "configurationId", default)]
+    pub(super) configuration_id: Option<String>,
+    #[serde(default)]
+    pub(super) status: Option<String>,
+}
+
 /// The connection ids of a configuration's credentials.
 pub(super) fn connections_of(config: &MonitoringConfig) -> Vec<&str> {
     config
@@ -275,6 +329,11 @@ mod on_json {
             serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
         let edited = super::edit_credentials(&value, membership, connection, account, description);
         Ok(edited.map(|v| serde_json::to_value(v).unwrap()))
+    }
+
+    pub(super) fn own_repaired(value: &Value, connection: &str, account: &str) -> Option<Value> {
+        let value: ConfigValue = serde_json::from_value(value.clone()).ok()?;
+        super::own_repaired(&value, connection, account, "d").map(|v| serde_json::to_value(v).unwrap())
     }
 
     pub(super) fn connections_of(config: &Value) -> Vec<String> {
@@ -325,6 +384,13 @@ mod tests {
         let value =
             own_value(&template, "A", "111111111111", "registrar-111111111111-x/s").unwrap();
         assert_eq!(value["description"], "registrar-111111111111-x/s");
+        assert_eq!(value["enabled"], true);
+        let disabled = json!({"enabled": false, "aws": {"credentials": []}});
+        assert_eq!(
+            own_value(&disabled, "A", "111111111111", "n").unwrap()["enabled"],
+            true,
+            "a disabled blueprint makes an enabled configuration"
+        );
         assert_eq!(value["featureSets"], json!(["ec2_essential"]));
         assert_eq!(value["aws"]["regionFiltering"], json!(["eu-west-1"]));
         assert_eq!(value["aws"]["deploymentScope"], "SINGLE_ACCOUNT");
@@ -377,6 +443,18 @@ mod tests {
         assert_eq!(detach(&json!({"enabled": false})).unwrap(), None);
         assert!(attach(&json!({"aws": {"credentials": "x"}})).is_err());
         assert!(attach(&json!([])).is_err());
+    }
+
+    #[test]
+    fn an_own_configuration_is_repaired_to_enabled_with_this_account_alone() {
+        use super::on_json::own_repaired;
+        let ours = json!({"description": "mine", "enabled": true, "connectionId": "A", "accountId": "111111111111"});
+        let good = json!({"enabled": true, "aws": {"credentials": [ours], "regionFiltering": ["eu-west-1"]}});
+        assert_eq!(own_repaired(&good, "A", "111111111111"), None);
+        let disabled = json!({"enabled": false, "aws": {"credentials": [ours], "regionFiltering": ["eu-west-1"]}});
+        assert_eq!(own_repaired(&disabled, "A", "111111111111"), Some(good.clone()));
+        let crowded = json!({"aws": {"credentials": [{"connectionId": "B", "enabled": true}, ours], "regionFiltering": ["eu-west-1"]}});
+        assert_eq!(own_repaired(&crowded, "A", "111111111111"), Some(good));
     }
 
     #[test]
