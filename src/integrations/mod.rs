@@ -13,7 +13,10 @@
 //! Adding a vendor is a folder here, a line in the registry, its emulator and its tests (see
 //! docs/architecture.md).
 
+pub mod datadog;
+pub mod dynatrace;
 mod listing;
+pub mod newrelic;
 mod permissions;
 mod registration;
 
@@ -32,13 +35,11 @@ pub use listing::{Listed, MadeBy};
 pub use permissions::{ListSource, PermissionLists};
 pub use registration::{Bound, Desired, Owner, Registration, Removal, StackMark, Unusable};
 
-/// Generates, from the list of integrations (`Kind => folder::Type`), the integrations'
-/// modules (each folder is `pub mod folder`), [`Kind`] with [`Kind::ALL`], the names, and the
-/// dispatch from a kind to its type ([`Kind::visit`]).
+/// Generates, from the list of integrations (`Kind => folder::Type`; each folder is declared
+/// above as a plain `pub mod`, so that rustfmt and every tool sees it), [`Kind`] with
+/// [`Kind::ALL`], the names, and the dispatch from a kind to its type ([`Kind::visit`]).
 macro_rules! registry {
     ($($kind:ident => $module:ident :: $integration:ident),+ $(,)?) => {
-        $(pub mod $module;)+
-
         /// Which integration a resource uses: the `Vendor` property, and the vendor field of
         /// PhysicalResourceIds.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +90,7 @@ macro_rules! registry {
 registry! {
     Datadog => datadog::Datadog,
     Dynatrace => dynatrace::Dynatrace,
+    NewRelic => newrelic::NewRelic,
 }
 
 impl Kind {
@@ -280,7 +282,7 @@ mod tests {
     #[test]
     fn the_registry_names_every_integration_once() {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["datadog", "dynatrace"]);
+        assert_eq!(names, ["datadog", "dynatrace", "newrelic"]);
         for kind in Kind::ALL {
             assert_eq!(Kind::parse(kind.as_str()), Some(*kind));
             assert!(!kind.as_str().contains(':') && kind.as_str() == kind.as_str().to_lowercase());
@@ -308,11 +310,13 @@ mod tests {
         let missing = Kind::from_properties(&props(json!({}))).unwrap_err();
         assert_eq!(
             missing.to_string(),
-            "The Vendor property is required: datadog or dynatrace."
+            "The Vendor property is required: datadog, dynatrace or newrelic."
         );
-        let unknown = Kind::from_properties(&props(json!({"Vendor": "newrelic"}))).unwrap_err();
+        let unknown = Kind::from_properties(&props(json!({"Vendor": "sumo"}))).unwrap_err();
         assert!(
-            unknown.to_string().contains("datadog or dynatrace"),
+            unknown
+                .to_string()
+                .contains("datadog, dynatrace or newrelic"),
             "{unknown}"
         );
     }

@@ -54,12 +54,11 @@ impl Auth {
                 "with AuthType access-keys, the ARN of the Secrets Manager secret in the member account that holds {KEY_SECRET_SHAPE}"
             ),
         )?;
-        let secret =
-            SecretRef::parse(&arn, None).map_err(|expected| PropertyError::Invalid {
-                name: "AccessKeySecretArn",
-                value: arn.clone(),
-                expected,
-            })?;
+        let secret = SecretRef::parse(&arn, None).map_err(|expected| PropertyError::Invalid {
+            name: "AccessKeySecretArn",
+            value: arn.clone(),
+            expected,
+        })?;
         let key_id = props.text("AccessKeyId")?;
         if let Some(id) = &key_id
             && !(16..=128).contains(&id.len())
@@ -179,13 +178,19 @@ mod tests {
         }
     }
 
-    const CN_SECRET: &str = "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:dd-key-AbCdEf";
+    const CN_SECRET: &str =
+        "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:dd-key-AbCdEf";
 
     #[test]
     fn role_is_the_default_and_access_keys_need_a_secret() {
         assert_eq!(parse(json!({})).unwrap(), Auth::Role);
-        let err = parse(json!({"AuthType": "access-keys"})).unwrap_err().to_string();
-        assert!(err.starts_with("The AccessKeySecretArn property is required"), "{err}");
+        let err = parse(json!({"AuthType": "access-keys"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("The AccessKeySecretArn property is required"),
+            "{err}"
+        );
         let err = parse(json!({"AuthType": "keys"})).unwrap_err().to_string();
         assert!(err.contains("role or access-keys"), "{err}");
         let auth = parse(json!({"AuthType": "Access-Keys", "AccessKeySecretArn": CN_SECRET, "AccessKeyId": "AKIAEXAMPLE12345"})).unwrap();
@@ -197,10 +202,17 @@ mod tests {
 
     #[test]
     fn access_keys_are_for_china_and_govcloud_from_a_secret_in_the_account() {
-        let auth = parse(json!({"AuthType": "access-keys", "AccessKeySecretArn": CN_SECRET})).unwrap();
-        let err = auth.check(&identity(Partition::Aws)).unwrap_err().to_string();
+        let auth =
+            parse(json!({"AuthType": "access-keys", "AccessKeySecretArn": CN_SECRET})).unwrap();
+        let err = auth
+            .check(&identity(Partition::Aws))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("The AuthType property"), "{err}");
-        let err = auth.check(&identity(Partition::AwsUsGov)).unwrap_err().to_string();
+        let err = auth
+            .check(&identity(Partition::AwsUsGov))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("The AccessKeySecretArn property"), "{err}");
         let elsewhere = parse(json!({"AuthType": "access-keys", "AccessKeySecretArn": "arn:aws-cn:secretsmanager:cn-north-1:999999999999:secret:k-AbCdEf"})).unwrap();
         assert!(elsewhere.check(&identity(Partition::AwsCn)).is_err());
@@ -216,9 +228,24 @@ mod tests {
         let key = AccessKey::read(&json, CN_SECRET, Some("AKIAEXAMPLE12345")).unwrap();
         assert_eq!(key.id, "AKIAEXAMPLE12345");
         assert!(!format!("{key:?}").contains("wJalr"));
-        let err = AccessKey::read(&json, CN_SECRET, Some("AKIAOTHERKEY99999")).unwrap_err().to_string();
-        assert!(err.contains("AKIAOTHERKEY99999") && !err.contains("wJalr"), "{err}");
-        let partial = SecretJson::parse(CN_SECRET, SecretString::from(r#"{"access_key_id": "AKIAEXAMPLE12345"}"#.to_owned()), KEY_SECRET_SHAPE).unwrap();
-        assert!(AccessKey::read(&partial, CN_SECRET, None).unwrap_err().to_string().contains("secret_access_key"));
+        let err = AccessKey::read(&json, CN_SECRET, Some("AKIAOTHERKEY99999"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AKIAOTHERKEY99999") && !err.contains("wJalr"),
+            "{err}"
+        );
+        let partial = SecretJson::parse(
+            CN_SECRET,
+            SecretString::from(r#"{"access_key_id": "AKIAEXAMPLE12345"}"#.to_owned()),
+            KEY_SECRET_SHAPE,
+        )
+        .unwrap();
+        assert!(
+            AccessKey::read(&partial, CN_SECRET, None)
+                .unwrap_err()
+                .to_string()
+                .contains("secret_access_key")
+        );
     }
 }

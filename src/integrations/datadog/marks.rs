@@ -266,8 +266,18 @@ mod tests {
         // A stack registering with keys uses it; this stack's own of the other kind is replaced.
         assert_eq!(read_for(&keys, THIS, true).unwrap().unusable, None);
         let role = config(&["aws_account:123456789012"]);
-        assert!(read_for(&role, THIS, true).unwrap().unusable.unwrap().how.contains("role instead"));
-        assert_eq!(read_for(&config(&[THIS]), THIS, true).unwrap().unusable, None);
+        assert!(
+            read_for(&role, THIS, true)
+                .unwrap()
+                .unusable
+                .unwrap()
+                .how
+                .contains("role instead")
+        );
+        assert_eq!(
+            read_for(&config(&[THIS]), THIS, true).unwrap().unusable,
+            None
+        );
         let null_tags = parsed(
             json!({"id": "u3", "attributes": {"account_tags": null, "auth_config": {"role_name": "r", "external_id": "e"}}}),
         );
@@ -292,12 +302,19 @@ mod tests {
             MadeBy::Registrar(Some("us-east-1/stackset-r-1".into()))
         );
         assert_eq!(
-            (listed.account.as_str(), listed.partition.as_deref(), listed.role_name.as_deref()),
+            (
+                listed.account.as_str(),
+                listed.partition.as_deref(),
+                listed.role_name.as_deref()
+            ),
             ("123456789012", Some("aws"), Some("DatadogIntegrationRole"))
         );
         assert_eq!(listed.settings.len(), 3);
         let legacy = read_listed(&config(&["managed_by:registrar"]));
-        assert_eq!(legacy, None, "no aws_account_id: not an account's registration");
+        assert_eq!(
+            legacy, None,
+            "no aws_account_id: not an account's registration"
+        );
         let legacy = read_listed(&parsed(json!({"id": "u2", "attributes": {
             "aws_account_id": "123456789012", "account_tags": ["managed_by:registrar"]}})))
         .unwrap();

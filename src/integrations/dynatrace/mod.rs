@@ -186,7 +186,8 @@ impl Integration for Dynatrace {
     ) -> Result<Vec<Listed>, VendorError> {
         let api = api(settings, keys, http).map_err(|e| VendorError::Unsupported(e.to_string()))?;
         let host = &settings.environment_host;
-        let refused = |call: &str, answer: &Answer| api.refused(call, answer, hint(host, answer.status));
+        let refused =
+            |call: &str, answer: &Answer| api.refused(call, answer, hint(host, answer.status));
         let mut listed = connection::list_connections(&api, refused).await?;
         let pairings = monitoring_config::pairings(&api, refused).await?;
         for registration in &mut listed {
@@ -326,7 +327,10 @@ mod tests {
         let mut keys = base.clone();
         keys["AuthType"] = "access-keys".into();
         let err = Dynatrace::settings(&props(keys)).unwrap_err().to_string();
-        assert!(err.contains("AuthType") && err.contains("IAM role only"), "{err}");
+        assert!(
+            err.contains("AuthType") && err.contains("IAM role only"),
+            "{err}"
+        );
         let mut role = base;
         role["AuthType"] = "Role".into();
         assert!(Dynatrace::settings(&props(role)).is_ok());

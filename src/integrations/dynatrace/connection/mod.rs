@@ -56,8 +56,8 @@ enum NameHolder {
 /// Every connection the token can see, every page (the list answers accessible objects only);
 /// `refused` reads an answer other than 200.
 async fn visible_connections(
-api: &Api,
-refused: impl Fn(&str, &Answer) -> VendorError,
+    api: &Api,
+    refused: impl Fn(&str, &Answer) -> VendorError,
 ) -> Result<Vec<Connection>, VendorError> {
     let call = "GET settings objects";
     let mut url = api.url(SETTINGS_PATH);
@@ -87,8 +87,7 @@ refused: impl Fn(&str, &Answer) -> VendorError,
             _ => return Ok(connections),
         }
     }
-    Err(api
-        .unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
+    Err(api.unreadable(call, &format!("more than {MAX_PAGES} pages of connections")))
 }
 
 /// Every connection the token can see, as the audit lists them: the account and role its role
@@ -535,4 +534,3 @@ enum Posted {
     /// Refused: the name is taken.
     NameTaken,
 }
-

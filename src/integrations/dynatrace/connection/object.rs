@@ -299,14 +299,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ours.account, "123456789012");
-        assert_eq!(ours.made_by, MadeBy::Registrar(Some("us-east-1/StackSet-R-1".into())));
+        assert_eq!(
+            ours.made_by,
+            MadeBy::Registrar(Some("us-east-1/StackSet-R-1".into()))
+        );
         assert_eq!(ours.role_name.as_deref(), Some("DynatraceMonitoringRole"));
         assert_eq!(ours.partition.as_deref(), Some("aws"));
         let unbound = listed("c2", "registrar-123456789012-eu-west-1/s", "").unwrap();
         assert_eq!((unbound.role_name, unbound.partition), (None, None));
         let someone = listed("c3", "prod", "arn:aws:iam::210987654321:role/path/Dt").unwrap();
         assert_eq!(
-            (someone.account.as_str(), someone.role_name.as_deref(), &someone.made_by),
+            (
+                someone.account.as_str(),
+                someone.role_name.as_deref(),
+                &someone.made_by
+            ),
             ("210987654321", Some("Dt"), &MadeBy::Someone)
         );
         assert_eq!(listed("c4", "prod", ""), None, "no account named anywhere");

@@ -569,4 +569,3 @@ impl Dynatrace {
         }
     }
 }
-
