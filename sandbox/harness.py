@@ -29,6 +29,7 @@ from .datadog import DatadogEmulator
 from .dynatrace import DynatraceEmulator
 from .events import Stack
 from .function import Function, Invocation
+from .newrelic import NewRelicEmulator
 from .hygiene import Secret, find_leaks, response_url_secrets
 from .paths import bootstrap_path
 from .responses import ResponseCatcher
@@ -72,6 +73,10 @@ class Sandbox:
         self.dynatrace_token = (f"dt0s16.{secrets.token_hex(12).upper()}."
                                 f"{secrets.token_hex(32).upper()}")
         self._dynatrace: DynatraceEmulator | None = None
+        # A New Relic user key's shape: NRAK- and 27 upper-case letters and digits.
+        self.newrelic_key = "NRAK-" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                                              for _ in range(27))
+        self._newrelic: NewRelicEmulator | None = None
         self.functions: list[Function] = []
         self.catcher = ResponseCatcher()
         self._blackholes: list[Blackhole] = []
@@ -101,7 +106,7 @@ class Sandbox:
                 fn.close()
             except Exception as err:  # noqa: BLE001
                 errors.append(err)
-        for emulator in [*self._sites.values(), *self._blackholes, *filter(None, [self._dynatrace])]:
+        for emulator in [*self._sites.values(), *self._blackholes, *filter(None, [self._dynatrace, self._newrelic])]:
             try:
                 emulator.stop()
             except Exception as err:  # noqa: BLE001
@@ -162,6 +167,40 @@ class Sandbox:
             "SecretArn": secret_arn,
             "RoleName": "DynatraceMonitoringRole",
             "EnvironmentUrl": f"https://{self.dynatrace.environment_host}",
+        }
+        for key, value in overrides.items():
+            if value is None:
+                props.pop(key, None)
+            else:
+                props[key] = value
+        return props
+
+    @property
+    def newrelic(self) -> NewRelicEmulator:
+        """The NerdGraph emulator (started on first use)."""
+        if self._newrelic is None:
+            self._newrelic = NewRelicEmulator(self.newrelic_key).start()
+        return self._newrelic
+
+    def newrelic_env(self) -> dict[str, str]:
+        """Function environment overrides that point the binary at the NerdGraph emulator."""
+        return {"REGISTRAR_VENDOR_ENDPOINT": self.newrelic.url}
+
+    def newrelic_secret(self, region: str | None = None, *, api_key: str | None = None,
+                        name: str | None = None) -> str:
+        """Store `{"api_key"}` in Secrets Manager (moto); return the secret's ARN."""
+        api_key = api_key or self.newrelic_key
+        if api_key != self.newrelic_key:
+            self.add_secret_value("custom New Relic key", api_key)
+        return self.aws.create_secret({"api_key": api_key}, region=region or self.region, name=name)
+
+    def newrelic_props(self, secret_arn: str, **overrides: Any) -> dict[str, Any]:
+        """Typical New Relic ResourceProperties; `None` removes a key."""
+        props: dict[str, Any] = {
+            "Vendor": "newrelic",
+            "SecretArn": secret_arn,
+            "RoleName": "NewRelicInfrastructure-Integrations",
+            "NewRelicAccountId": str(self.newrelic.accounts[0]),
         }
         for key, value in overrides.items():
             if value is None:
@@ -278,7 +317,7 @@ class Sandbox:
     # ------------------------------------------------------------------ hygiene
     def secret_values(self) -> list[Secret]:
         out = [Secret("Datadog API key", self.api_key), Secret("Datadog application key", self.app_key),
-               Secret("Dynatrace token", self.dynatrace_token)]
+               Secret("Dynatrace token", self.dynatrace_token), Secret("New Relic key", self.newrelic_key)]
         out += self._extra_secrets
         for issued in self.catcher.issued():
             out += response_url_secrets(f"ResponseURL {issued.token}", issued.raw_query)
@@ -311,6 +350,10 @@ class Sandbox:
             vendor_texts["requests to Dynatrace"] = "\n".join(
                 f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}"
                 for r in self._dynatrace.requests)
+        if self._newrelic is not None:
+            vendor_texts["requests to New Relic"] = "\n".join(
+                f"{r.method} {r.path}?{r.raw_query}\n{r.body.decode('utf-8', 'replace')}"
+                for r in self._newrelic.requests)
         leaks += find_leaks(vendor_secrets, vendor_texts)
         return LeakScan(secrets=len({s.value for s in secrets_}), places=[*texts, *vendor_texts], leaks=leaks)
 

@@ -106,7 +106,10 @@ pub(super) fn listed(link: &LinkedAccount) -> Option<Listed> {
     Some(listed)
 }
 
-/// Sends one GraphQL operation and reads its `data`; `once`: never repeated by the retry layer.
+/// Sends one GraphQL operation and reads its `data`. A transient failure (HTTP 429 or 5xx
+/// the retry layer gave up on, or an error class New Relic's own client retries) is sent
+/// again with backoff until the deadline, except with `once` (a mutation that must not be
+/// repeated before looking whether it took effect): then it is [`VendorError::GaveUp`] at once.
 async fn operation<V: Serialize, D: DeserializeOwned>(
     api: &Api,
     call: &str,
@@ -114,35 +117,81 @@ async fn operation<V: Serialize, D: DeserializeOwned>(
     variables: &V,
     once: bool,
 ) -> Result<D, VendorError> {
+    let mut backoff = Backoff::new(Duration::from_millis(300), Duration::from_secs(4));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let last = match attempt(api, call, query, variables, once).await {
+            Err(Attempt::Transient(last)) => last,
+            Err(Attempt::Failed(e)) => return Err(e),
+            Ok(data) => return Ok(data),
+        };
+        let wait = backoff.next_delay();
+        if once || api.http().remaining() < wait + ATTEMPT_ALLOWANCE {
+            return Err(VendorError::GaveUp(GaveUp {
+                vendor: VENDOR,
+                call: call.to_owned(),
+                attempts,
+                last,
+                elapsed: Duration::ZERO,
+            }));
+        }
+        tracing::warn!(vendor = VENDOR, call, attempt = attempts, error = %last, wait_ms = wait.as_millis() as u64, "transient NerdGraph error; sending again");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// How one attempt failed.
+enum Attempt {
+    /// Worth another attempt; what happened.
+    Transient(String),
+    Failed(VendorError),
+}
+
+async fn attempt<V: Serialize, D: DeserializeOwned>(
+    api: &Api,
+    call: &str,
+    query: &'static str,
+    variables: &V,
+    once: bool,
+) -> Result<D, Attempt> {
     let body = nerdgraph::Request { query, variables };
     let url = api.url(nerdgraph::PATH);
-    let answer = if once {
-        api.send_once(Method::POST, url, Some(&body)).await?
+    let sent = if once {
+        api.send_once(Method::POST, url, Some(&body)).await
     } else {
-        api.send(Method::POST, url, Some(&body)).await?
+        api.send(Method::POST, url, Some(&body)).await
+    };
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(VendorError::GaveUp(gave_up)) => return Err(Attempt::Transient(gave_up.last)),
+        Err(e) => return Err(Attempt::Failed(e)),
     };
     if answer.status == 429 || answer.status >= 500 {
-        return Err(VendorError::GaveUp(GaveUp {
-            vendor: VENDOR,
-            call: call.to_owned(),
-            attempts: 1,
-            last: format!("HTTP {}", answer.status),
-            elapsed: Duration::ZERO,
-        }));
+        return Err(Attempt::Transient(format!("HTTP {}", answer.status)));
     }
     if answer.status != 200 {
-        return Err(api.refused(call, &answer, super::hint(answer.status)));
+        return Err(Attempt::Failed(api.refused(
+            call,
+            &answer,
+            super::hint(answer.status),
+        )));
     }
-    let read: nerdgraph::Answer<D> = api.read(&answer, call)?;
+    let read: nerdgraph::Answer<D> = api.read(&answer, call).map_err(Attempt::Failed)?;
+    if nerdgraph::transient(&read.errors) {
+        return Err(Attempt::Transient(nerdgraph::describe(&read.errors)));
+    }
     match read.data {
         Some(data) if read.errors.is_empty() => Ok(data),
-        _ if !read.errors.is_empty() => Err(api.refused_with(
+        _ if !read.errors.is_empty() => Err(Attempt::Failed(api.refused_with(
             call,
             200,
             nerdgraph::describe(&read.errors),
             super::hint(401),
+        ))),
+        _ => Err(Attempt::Failed(
+            api.unreadable(call, "no data and no errors"),
         )),
-        _ => Err(api.unreadable(call, "no data and no errors")),
     }
 }
 
@@ -309,7 +358,9 @@ impl NewRelic {
                     );
                     message
                 }
-                Err(VendorError::GaveUp(gave_up)) => {
+                // The answer was lost or unreadable: the link may have been made. Looking
+                // settles it; only when it was not is the link sent again.
+                Err(lost @ (VendorError::GaveUp(_) | VendorError::Unreadable { .. })) => {
                     if let Some(link) = self.own_link().await? {
                         tracing::info!(
                             link = link.id,
@@ -318,7 +369,10 @@ impl NewRelic {
                         );
                         return Ok(self.registration(&link));
                     }
-                    gave_up.last
+                    match lost {
+                        VendorError::GaveUp(gave_up) => gave_up.last,
+                        other => other.to_string(),
+                    }
                 }
                 Err(e) => return Err(e),
             };

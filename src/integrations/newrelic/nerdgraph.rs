@@ -101,11 +101,33 @@ pub(super) struct Answer<D> {
     pub(super) errors: Vec<GraphqlError>,
 }
 
-/// One top-level GraphQL error.
+/// One top-level GraphQL error (newrelic-client-go `internal/http/graphql.go`,
+/// `GraphQLError`).
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct GraphqlError {
     #[serde(default)]
     pub(super) message: String,
+    #[serde(default)]
+    pub(super) extensions: Extensions,
+}
+
+/// What kind of error it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct Extensions {
+    #[serde(rename = "errorClass", default)]
+    pub(super) error_class: Option<String>,
+}
+
+/// Whether the errors are worth another attempt: the classes newrelic-client-go retries
+/// (`GraphQLErrorResponse::IsRetryableError`: TIMEOUT, INTERNAL_SERVER_ERROR, SERVER_ERROR;
+/// `internal/http/retry.go`: TOO_MANY_REQUESTS, answered with HTTP 200).
+pub(super) fn transient(errors: &[GraphqlError]) -> bool {
+    errors.iter().any(|e| {
+        matches!(
+            e.extensions.error_class.as_deref(),
+            Some("TIMEOUT" | "INTERNAL_SERVER_ERROR" | "SERVER_ERROR" | "TOO_MANY_REQUESTS")
+        )
+    })
 }
 
 /// A `CloudLinkedAccount`, with the fields Registrar reads.
@@ -301,6 +323,12 @@ mod tests {
             serde_json::from_value(json!({"data": null, "errors": [{"message": "Unauthorized"}]}))
                 .unwrap();
         assert!(failed.data.is_none());
+        assert!(!transient(&failed.errors));
+        let busy: Answer<LinkData> = serde_json::from_value(
+            json!({"errors": [{"message": "x", "extensions": {"errorClass": "TOO_MANY_REQUESTS"}}]}),
+        )
+        .unwrap();
+        assert!(transient(&busy.errors));
         assert_eq!(describe(&failed.errors), "Unauthorized");
         assert_eq!(describe(&[]), "no error details");
     }
