@@ -3,95 +3,42 @@
 //! so that the audit compares the vendor with exactly what the stacks were asked to register.
 //!
 //! Each member template is one vendor's and has no `Vendor` parameter: the vendor is the one
-//! whose own parameter the StackSet has ([`VENDOR_MARKERS`]). A StackSet still on the single
+//! whose own parameter the StackSet has ([`vendor_of`]). A StackSet still on the single
 //! template of earlier releases names it in its `Vendor` parameter, which wins.
 
 use std::collections::BTreeMap;
 
+use registrar::integrations::{Descriptor, Passed, template_parameters};
 use registrar::props::Properties;
 use serde_json::{Map, Value};
-
-/// How the template passes a parameter to the custom resource.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Passed {
-    /// Always, under the property's name.
-    Always,
-    /// A `CommaDelimitedList`, passed only when not empty (`AWS::NoValue` otherwise: the
-    /// setting is then not managed). Its comma-separated text is read by [`Properties::list`],
-    /// as the Lambda reads it.
-    WhenNotEmpty,
-}
-
-/// Template parameters whose resource property has another name, and how each is passed
-/// (`templates/datadog.yaml`, `VendorRegistration`); any other parameter is passed as it is.
-const RENAMED: [(&str, &str, Passed); 12] = [
-    ("DatadogSite", "Site", Passed::Always),
-    ("IAMRoleName", "RoleName", Passed::Always),
-    ("DatadogAutomuteEnabled", "AutomuteEnabled", Passed::Always),
-    (
-        "DatadogCollectCustomMetrics",
-        "CollectCustomMetrics",
-        Passed::Always,
-    ),
-    (
-        "DatadogCollectCloudWatchAlarms",
-        "CollectCloudWatchAlarms",
-        Passed::Always,
-    ),
-    ("DatadogRegions", "Regions", Passed::WhenNotEmpty),
-    (
-        "DatadogIncludeNamespaces",
-        "IncludeNamespaces",
-        Passed::WhenNotEmpty,
-    ),
-    (
-        "DatadogExcludeNamespaces",
-        "ExcludeNamespaces",
-        Passed::WhenNotEmpty,
-    ),
-    (
-        "DatadogMetricTagFilters",
-        "MetricTagFilters",
-        Passed::WhenNotEmpty,
-    ),
-    (
-        "DatadogLogForwarderArns",
-        "LogForwarderArns",
-        Passed::WhenNotEmpty,
-    ),
-    ("DatadogLogSources", "LogSources", Passed::WhenNotEmpty),
-    ("DatadogXRayServices", "XRayServices", Passed::WhenNotEmpty),
-];
 
 /// The parameter that makes the template register an IAM user's access key instead of a role:
 /// the template then passes no `RoleName`, and the audit expects none.
 const AUTH_TYPE: &str = "DatadogAuthType";
 
-/// A parameter only one member template has, and the vendor whose template that is
-/// (`templates/<vendor>.yaml`): the vendor of a StackSet without a `Vendor` parameter.
-const VENDOR_MARKERS: [(&str, &str); 2] =
-    [("DatadogSite", "datadog"), ("EnvironmentUrl", "dynatrace")];
-
 /// The vendor of a StackSet of these parameters: its `Vendor` parameter (the single template of
-/// earlier releases), else the vendor whose own parameter it has. `None`: neither.
+/// earlier releases), else the vendor one of whose own parameters it has (each vendor's
+/// descriptor names them: its renamed template parameters and its properties, which its
+/// template takes under their own names). `None`: neither.
 fn vendor_of(parameters: &BTreeMap<String, String>) -> Option<String> {
     if let Some(vendor) = parameters.get("Vendor") {
         return Some(vendor.clone());
     }
-    VENDOR_MARKERS
-        .iter()
-        .find(|(marker, _)| parameters.contains_key(*marker))
-        .map(|(_, vendor)| (*vendor).to_owned())
+    Descriptor::all()
+        .find(|d| {
+            d.parameters
+                .iter()
+                .map(|p| p.parameter)
+                .chain(d.properties.iter().copied())
+                .any(|name| parameters.contains_key(name))
+        })
+        .map(|d| d.name.to_owned())
 }
 
-/// The role an empty `IAMRoleName` stands for, per vendor (the `RoleName` of
-/// `templates/<vendor>.yaml` when `IAMRoleName` is empty).
-fn default_role(vendor: &str) -> &'static str {
-    if vendor.eq_ignore_ascii_case("dynatrace") {
-        "DynatraceMonitoringRole"
-    } else {
-        "DatadogIntegrationRole"
-    }
+/// The role an empty `IAMRoleName` stands for: the vendor's own default (its descriptor);
+/// none for a vendor Registrar does not know.
+fn default_role(vendor: &str) -> Option<&'static str> {
+    Descriptor::named(vendor).map(|d| d.default_role)
 }
 
 /// The resource properties the StackSet's parameters make, with `overrides` (flag values)
@@ -102,12 +49,11 @@ pub fn properties(
 ) -> Properties {
     let mut map = Map::new();
     for (name, value) in parameters {
-        let (property, passed) = RENAMED
-            .iter()
-            .find(|(parameter, _, _)| parameter == name)
-            .map_or((name.as_str(), Passed::Always), |(_, property, passed)| {
-                (*property, *passed)
-            });
+        // Template parameters whose property has another name, and how each is passed (each
+        // vendor's descriptor says, `template_parameters`); any other is passed as it is.
+        let (property, passed) = template_parameters()
+            .find(|p| p.parameter == name)
+            .map_or((name.as_str(), Passed::Always), |p| (p.property, p.passed));
         let empty_list = value.split(',').all(|item| item.trim().is_empty());
         if passed == Passed::Always || !empty_list {
             map.insert(property.to_owned(), Value::String(value.clone()));
@@ -133,11 +79,8 @@ pub fn properties(
         .is_some_and(|auth| auth.eq_ignore_ascii_case("access-keys"));
     if access_keys {
         map.remove("RoleName");
-    } else if role_is_empty {
-        map.insert(
-            "RoleName".to_owned(),
-            Value::String(default_role(&vendor).to_owned()),
-        );
+    } else if role_is_empty && let Some(role) = default_role(&vendor) {
+        map.insert("RoleName".to_owned(), Value::String(role.to_owned()));
     }
     Properties::new(map)
 }
@@ -190,6 +133,20 @@ mod tests {
             &[],
         );
         assert_eq!(text(&named, "RoleName").as_deref(), Some("Mine"));
+        // Every vendor's default is its own, never another's.
+        for vendor in registrar::integrations::Descriptor::all() {
+            let props = properties(&parameters(&[("Vendor", vendor.name)]), &[]);
+            assert_eq!(
+                text(&props, "RoleName").as_deref(),
+                Some(vendor.default_role)
+            );
+        }
+        let unknown = properties(&parameters(&[("Vendor", "sumo")]), &[]);
+        assert_eq!(
+            text(&unknown, "RoleName"),
+            None,
+            "no guess for an unknown vendor"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! docs/architecture.md).
 
 pub mod datadog;
+mod descriptor;
 pub mod dynatrace;
 mod listing;
 pub mod newrelic;
@@ -31,6 +32,9 @@ use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson, SecretRef};
 
 pub use crate::http::VendorError;
+pub use descriptor::{
+    COMMON_PARAMETERS, Descriptor, Passed, TemplateParameter, template_parameters,
+};
 pub use listing::{Listed, MadeBy};
 pub use permissions::{ListSource, PermissionLists};
 pub use registration::{Bound, Desired, Owner, Registration, Removal, StackMark, Unusable};
@@ -70,6 +74,13 @@ macro_rules! registry {
             pub(crate) fn publishes_permissions(self) -> bool {
                 match self {
                     $(Kind::$kind => <$module::$integration as Integration>::PERMISSION_LISTS.is_some()),+
+                }
+            }
+
+            /// Everything about the vendor that is not a call to it.
+            pub fn descriptor(self) -> &'static Descriptor {
+                match self {
+                    $(Kind::$kind => &const { Descriptor::of::<$module::$integration>() }),+
                 }
             }
 
@@ -147,6 +158,15 @@ pub trait Integration: Registered + Sized + Send + Sync + 'static {
     const DISPLAY_NAME: &'static str;
     /// What the secret must look like, for error messages.
     const SECRET_SHAPE: &'static str;
+    /// The role an empty `IAMRoleName` stands for (the template's `DefaultRoleName`).
+    const DEFAULT_ROLE: &'static str;
+    /// The vendor's own resource properties: the ones [`Integration::settings`] reads.
+    const PROPERTIES: &'static [&'static str];
+    /// The vendor's template parameters whose resource property has another name.
+    const PARAMETERS: &'static [TemplateParameter] = &[];
+    /// Whether the vendor binds the role in a second step once it exists
+    /// ([`Integration::bind`], `Phase: role-binding`).
+    const BINDS: bool = false;
     /// Whether the vendor refuses a second registration of one account with
     /// [`VendorError::AlreadyExists`]. Then a Create registers first and looks only when told
     /// the account is registered (one call on the happy path); otherwise it must look first,

@@ -85,6 +85,8 @@ impl Integration for Memory {
     const NAME: &'static str = "memory";
     const DISPLAY_NAME: &'static str = "Memory";
     const SECRET_SHAPE: &'static str = "{}";
+    const DEFAULT_ROLE: &'static str = "MemoryRole";
+    const PROPERTIES: &'static [&'static str] = &["Site"];
     const REFUSES_DUPLICATES: bool = true;
     type Settings = Place;
 

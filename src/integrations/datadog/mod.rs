@@ -28,7 +28,8 @@ use crate::identity::{Identity, Partition};
 use std::collections::BTreeMap;
 
 use crate::integrations::{
-    Desired, Integration, Listed, PermissionLists, Registration, Removal, VendorError,
+    Desired, Integration, Listed, Passed, PermissionLists, Registration, Removal,
+    TemplateParameter, VendorError,
 };
 use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson};
@@ -71,6 +72,64 @@ impl Integration for Datadog {
     const SECRET_SHAPE: &'static str = r#"{"api_key": "…", "app_key": "…"}"#;
     /// A second POST for an account answers 409 "Account already exists" (cassette
     /// `test_aws_integration_create_account_config_returns_conflict_response`).
+    const DEFAULT_ROLE: &'static str = "DatadogIntegrationRole";
+    const PROPERTIES: &'static [&'static str] = &[
+        "Site",
+        "AccountTags",
+        "DisableMetricCollection",
+        "DisableResourceCollection",
+        "CloudSecurityPostureManagement",
+        "AuthType",
+        "AccessKeyId",
+        "AccessKeySecretArn",
+        "Regions",
+        "IncludeNamespaces",
+        "ExcludeNamespaces",
+        "MetricTagFilters",
+        "AutomuteEnabled",
+        "CollectCustomMetrics",
+        "CollectCloudWatchAlarms",
+        "LogForwarderArns",
+        "LogSources",
+        "XRayServices",
+    ];
+    const PARAMETERS: &'static [TemplateParameter] = &[
+        TemplateParameter::new("DatadogSite", "Site", Passed::Always),
+        TemplateParameter::new("DatadogAutomuteEnabled", "AutomuteEnabled", Passed::Always),
+        TemplateParameter::new(
+            "DatadogCollectCustomMetrics",
+            "CollectCustomMetrics",
+            Passed::Always,
+        ),
+        TemplateParameter::new(
+            "DatadogCollectCloudWatchAlarms",
+            "CollectCloudWatchAlarms",
+            Passed::Always,
+        ),
+        TemplateParameter::new("DatadogRegions", "Regions", Passed::WhenNotEmpty),
+        TemplateParameter::new(
+            "DatadogIncludeNamespaces",
+            "IncludeNamespaces",
+            Passed::WhenNotEmpty,
+        ),
+        TemplateParameter::new(
+            "DatadogExcludeNamespaces",
+            "ExcludeNamespaces",
+            Passed::WhenNotEmpty,
+        ),
+        TemplateParameter::new(
+            "DatadogMetricTagFilters",
+            "MetricTagFilters",
+            Passed::WhenNotEmpty,
+        ),
+        TemplateParameter::new(
+            "DatadogLogForwarderArns",
+            "LogForwarderArns",
+            Passed::WhenNotEmpty,
+        ),
+        TemplateParameter::new("DatadogLogSources", "LogSources", Passed::WhenNotEmpty),
+        TemplateParameter::new("DatadogXRayServices", "XRayServices", Passed::WhenNotEmpty),
+    ];
     const REFUSES_DUPLICATES: bool = true;
     const PERMISSION_LISTS: Option<crate::integrations::FetchPermissionLists<Settings>> =
         Some(fetch_permission_lists);

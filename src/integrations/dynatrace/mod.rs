@@ -82,6 +82,9 @@ impl Integration for Dynatrace {
     const NAME: &'static str = "dynatrace";
     const DISPLAY_NAME: &'static str = "Dynatrace";
     const SECRET_SHAPE: &'static str = r#"{"token": "…"}"#;
+    const DEFAULT_ROLE: &'static str = "DynatraceMonitoringRole";
+    const PROPERTIES: &'static [&'static str] = &["EnvironmentUrl", "MonitoringConfigId"];
+    const BINDS: bool = true;
     type Settings = Settings;
 
     fn settings(props: &Properties) -> Result<Settings, PropertyError> {

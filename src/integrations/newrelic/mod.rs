@@ -105,6 +105,14 @@ impl Integration for NewRelic {
     const NAME: &'static str = "newrelic";
     const DISPLAY_NAME: &'static str = "New Relic";
     const SECRET_SHAPE: &'static str = r#"{"api_key": "NRAK-…"}"#;
+    /// The name New Relic's own examples give the role
+    /// (terraform-provider-newrelic `examples/modules/cloud-integrations/aws/main.tf`).
+    const DEFAULT_ROLE: &'static str = "NewRelicInfrastructure-Integrations";
+    const PROPERTIES: &'static [&'static str] = &[
+        "NewRelicAccountId",
+        "NewRelicRegion",
+        "MetricCollectionMode",
+    ];
     type Settings = Settings;
 
     fn settings(props: &Properties) -> Result<Settings, PropertyError> {
