@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.dynatrace_rollout import Member, onboard as onboard_dynatrace
 from sandbox.paths import registrar_path
+from sandbox.vendors import VENDORS
 from sandbox.stackset import (InstanceStatusShim, Organisation, create_stack_set, audit_env, onboard,
                               run_audit, trivial_template)
 
@@ -229,9 +230,9 @@ def test_an_audit_that_cannot_run_exits_2_and_says_what_to_do(sandbox, shim, reg
     assert "DescribeStackSet" in run.stderr and "--call-as DELEGATED_ADMIN" in run.stderr
     assert run.stdout == ""
 
-    create_stack_set(sb.aws, NAME, datadog_parameters(sb.datadog_secret(), Vendor="newrelic"))
+    create_stack_set(sb.aws, NAME, datadog_parameters(sb.datadog_secret(), Vendor="sumologic"))
     run = run_audit(["--stack-set", NAME], env)
-    assert run.exit_code == 2 and "datadog or dynatrace" in run.stderr, run.stderr
+    assert run.exit_code == 2 and all(v["name"] in run.stderr for v in VENDORS["vendors"]), run.stderr
 
     sb.aws.client("cloudformation").delete_stack_set(StackSetName=NAME)
     arn = sb.datadog_secret(api_key="0" * 32)

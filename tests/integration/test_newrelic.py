@@ -320,3 +320,53 @@ def test_a_rollout_of_200_accounts_at_concurrency_50_with_5_percent_5xx(sandbox)
     print(f"\nNew Relic rollout: {ACCOUNTS} accounts at concurrency {CONCURRENCY}, {ERROR_RATE:.0%} 5xx "
           f"({served_5xx} served): {len(by_account)} linked, {duplicates} duplicates, "
           f"{len(nr.links())} left after Delete")
+
+
+# ---------------------------------------------------------------------- registrar audit
+
+@pytest.fixture
+def shim(sandbox):
+    from sandbox.stackset import InstanceStatusShim
+    proxy = InstanceStatusShim(sandbox.aws.url).start()
+    yield proxy
+    proxy.stop()
+
+
+def test_audit_verdicts_and_prune(sandbox, shim):
+    from sandbox.paths import registrar_path
+    from sandbox.stackset import Organisation, audit_env, create_stack_set, run_audit
+    if not registrar_path().exists():
+        pytest.fail(f"the registrar binary is missing at {registrar_path()}: run `make build` first", pytrace=False)
+    sb = sandbox
+    nr = sb.newrelic
+    org = Organisation(sb.aws)
+    ok, missing, foreign, orphan, drifted = org.add_accounts(5)
+    arn = sb.newrelic_secret()
+    parameters = {"Vendor": "newrelic", "SecretArn": arn, "IAMRoleName": "", "NewRelicAccountId": str(NR_ACCOUNT),
+                  "HomeRegion": ""}
+    stack_set = create_stack_set(sb.aws, "registrar", parameters, targets=[org.root])
+    for account in (ok, orphan, drifted):
+        stack = sb.stack(account=account, name=stack_set.stack_name())
+        answered(sb.invoke(stack.create(sb.newrelic_props(arn)), sb.newrelic_env()), "SUCCESS")
+    [drifted_link] = nr.links_of(drifted)
+    nr.remove_link(drifted_link["id"])
+    nr.seed_link(f"registrar-{drifted}-us-east-1/{stack_set.stack_name()}", role_arn(drifted), mode="PUSH")
+    hand_made = nr.seed_link("prod (console)", role_arn(foreign, role="NR"))
+    org.close(orphan)
+    env = audit_env(sb.aws, nr.url, shim.url)
+
+    report = run_audit(["--stack-set", "registrar", "--format", "json"], env)
+    assert report.exit_code == 1, report.stderr
+    lines: dict[str, list[dict]] = {}
+    for finding in report.json()["findings"]:
+        lines.setdefault(finding["account"], []).append(finding)
+    assert {name: lines[a][0]["verdict"] for name, a in dict(
+        ok=ok, missing=missing, foreign=foreign, orphan=orphan, drifted=drifted).items()} == {
+        "ok": "ok", "missing": "missing", "foreign": "foreign", "orphan": "orphan", "drifted": "drift"}
+    assert "metricCollectionMode PUSH, the StackSet says PULL" in lines[drifted][0]["detail"], lines[drifted]
+    assert lines[foreign][0]["registration"]["id"] == str(hand_made)
+
+    pruned = run_audit(["--stack-set", "registrar", "--format", "json", "--prune-orphans", "--yes"], env)
+    assert [(p["account"], p["result"]) for p in pruned.json()["pruned"]] == [(orphan, "removed")]
+    left = {link["externalId"] for link in nr.links()}
+    assert orphan not in left and {ok, foreign, drifted} <= left
