@@ -370,3 +370,13 @@ def test_audit_verdicts_and_prune(sandbox, shim):
     assert [(p["account"], p["result"]) for p in pruned.json()["pruned"]] == [(orphan, "removed")]
     left = {link["externalId"] for link in nr.links()}
     assert orphan not in left and {ok, foreign, drifted} <= left
+
+
+def test_make_demo_vendor_newrelic_runs_the_whole_life(bootstrap):
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-m", "sandbox.demo", "--vendor", "newrelic", "--no-audit"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "✓ all 4 CloudFormation answers were SUCCESS" in run.stdout
+    assert "✓ no secret in logs, responses or vendor requests" in run.stdout
