@@ -1,7 +1,7 @@
 //! The rules, as the handler applies them (the plan, then its step), against an in-memory
 //! vendor that keeps registrations in a vector.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use secrecy::SecretString;
 
@@ -9,212 +9,15 @@ use super::*;
 use crate::BoxFuture;
 use crate::cfn::Status;
 use crate::identity::{Identity, Partition};
-use crate::integrations::{Kind, Owner, Registered, StackMark};
+use crate::integrations::{Owner, StackMark};
 use crate::physical_id::PhysicalId;
-use crate::props::{OnConflict, Phase, Properties, PropertyError};
+use crate::props::{OnConflict, Phase};
 
-#[derive(Debug, Clone, PartialEq)]
-struct Stored {
-    id: String,
-    location: String,
-    owner: Owner,
-    settings_applied: u32,
-    /// Only registrations of the previous release record their creator (see `landed`).
-    created_by: Option<String>,
-    claimed_by: Option<String>,
-    /// Registered in a way the vendor cannot change into the desired one (access keys).
-    unusable: bool,
-}
+mod looking_first;
+mod memory;
+mod unconfirmed;
 
-/// How the vendor answers a create.
-#[derive(Default, Clone, Copy, PartialEq)]
-enum Creating {
-    #[default]
-    Normally,
-    /// Registers the account, but the answer is lost.
-    LosingTheAnswer,
-    /// Answers with an error; the registration lands later (the test stores it).
-    Late,
-}
-
-#[derive(Default)]
-struct World {
-    stored: Vec<Stored>,
-    next_id: u32,
-    delete_error: Option<VendorError>,
-    connects: u32,
-    creating: Creating,
-    claims_released: u32,
-    /// Vendor calls, by kind.
-    finds: u32,
-    creates: u32,
-    updates: u32,
-}
-
-fn lost() -> VendorError {
-    VendorError::Unreadable {
-        vendor: "Memory",
-        call: "POST".into(),
-        detail: "the answer broke off".into(),
-    }
-}
-
-type Shared = Arc<Mutex<World>>;
-
-struct Memory {
-    world: Shared,
-    location: String,
-    /// What this event claims (`Desired::claims`), written on create and update like
-    /// Datadog's claim tag.
-    claims: Option<String>,
-}
-
-/// Memory's settings: where the registration lives, and the world it lives in.
-#[derive(Clone)]
-struct Place {
-    location: String,
-    world: Shared,
-}
-
-/// Memory plays Datadog's part in PhysicalResourceIds.
-impl Registered for Memory {
-    const KIND: Kind = Kind::Datadog;
-}
-
-impl Integration for Memory {
-    const NAME: &'static str = "memory";
-    const DISPLAY_NAME: &'static str = "Memory";
-    const SECRET_SHAPE: &'static str = "{}";
-    const DEFAULT_ROLE: &'static str = "MemoryRole";
-    const PROPERTIES: &'static [&'static str] = &["Site"];
-    const REFUSES_DUPLICATES: bool = true;
-    type Settings = Place;
-
-    fn settings(props: &Properties) -> Result<Place, PropertyError> {
-        Ok(Place {
-            location: props.text("Site")?.unwrap_or_else(|| "one".into()),
-            world: Shared::default(),
-        })
-    }
-    fn location(settings: &Place) -> String {
-        settings.location.clone()
-    }
-    fn relocate(settings: Place, location: &str) -> Option<Place> {
-        Some(Place {
-            location: location.to_owned(),
-            ..settings
-        })
-    }
-    fn principal_account_id(_: &Place, _: Partition) -> Result<String, VendorError> {
-        Ok("464622532012".into())
-    }
-    fn connect(
-        settings: Place,
-        _: &SecretJson,
-        desired: Desired,
-        _: VendorHttp,
-    ) -> Result<Self, SecretError> {
-        settings.world.lock().unwrap().connects += 1;
-        Ok(Memory {
-            world: settings.world,
-            location: settings.location,
-            claims: desired.claims,
-        })
-    }
-
-    /// The lifecycle never lists (only `registrar audit` does): a listing here would be a
-    /// call no rule makes.
-    async fn list_all(
-        _: &Place,
-        _: &SecretJson,
-        _: VendorHttp,
-    ) -> Result<Vec<crate::integrations::Listed>, VendorError> {
-        Err(VendorError::Unsupported(
-            "the lifecycle rules never list registrations".into(),
-        ))
-    }
-
-    async fn find(&self) -> Result<Option<Registration>, VendorError> {
-        let mut world = self.world.lock().unwrap();
-        world.finds += 1;
-        Ok(world
-            .stored
-            .iter()
-            .find(|s| s.location == self.location)
-            .map(registration))
-    }
-    async fn create(&self) -> Result<Registration, VendorError> {
-        let mut world = self.world.lock().unwrap();
-        world.creates += 1;
-        if world.stored.iter().any(|s| s.location == self.location) {
-            return Err(VendorError::AlreadyExists { vendor: "Memory" });
-        }
-        if world.creating == Creating::Late {
-            return Err(lost());
-        }
-        world.next_id += 1;
-        let stored = Stored {
-            id: format!("reg-{}", world.next_id),
-            location: self.location.clone(),
-            owner: Owner::ThisStack,
-            settings_applied: 1,
-            created_by: None,
-            claimed_by: self.claims.clone(),
-            unusable: false,
-        };
-        world.stored.push(stored.clone());
-        if world.creating == Creating::LosingTheAnswer {
-            return Err(lost());
-        }
-        Ok(registration(&stored))
-    }
-    async fn update(&self, id: &str) -> Result<Option<Registration>, VendorError> {
-        let mut world = self.world.lock().unwrap();
-        world.updates += 1;
-        Ok(world.stored.iter_mut().find(|s| s.id == id).map(|s| {
-            s.owner = Owner::ThisStack;
-            s.settings_applied += 1;
-            s.created_by = None;
-            s.claimed_by = self.claims.clone();
-            registration(s)
-        }))
-    }
-    async fn delete(&self, id: &str) -> Result<Removal, VendorError> {
-        let mut world = self.world.lock().unwrap();
-        if let Some(error) = world.delete_error.clone() {
-            return Err(error);
-        }
-        let before = world.stored.len();
-        world.stored.retain(|s| s.id != id);
-        Ok(if world.stored.len() < before {
-            Removal::Removed
-        } else {
-            Removal::AlreadyGone
-        })
-    }
-    async fn release_claim(&self, id: &str) -> Result<(), VendorError> {
-        let mut world = self.world.lock().unwrap();
-        world.claims_released += 1;
-        if let Some(s) = world.stored.iter_mut().find(|s| s.id == id) {
-            s.claimed_by = None;
-        }
-        Ok(())
-    }
-}
-
-fn registration(s: &Stored) -> Registration {
-    Registration {
-        id: s.id.clone(),
-        external_id: format!("ext-{}", s.id),
-        owner: s.owner.clone(),
-        created_by: s.created_by.clone(),
-        claimed_by: s.claimed_by.clone(),
-        unusable: s.unusable.then(|| crate::integrations::Unusable {
-            how: "with access keys".into(),
-            remedy: "Remove it.".into(),
-        }),
-    }
-}
+use memory::*;
 
 fn common(on_conflict: OnConflict, on_delete_error: OnDeleteError) -> Common {
     Common {
@@ -276,35 +79,33 @@ async fn run_as(
     let incoming = physical_id.map(PhysicalId::parse);
     let plan = plan(request_type, incoming.as_ref(), Ok(&Phase::Registration));
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let refuses = !world.lock().unwrap().looks_first;
     let outcome = match plan.clone() {
-        Plan::Integration(step) => {
-            let event = Event::<Memory> {
+        Plan::Integration(step) if refuses => {
+            step_with::<true>(
+                step,
                 request_type,
                 request_id,
-                incoming: physical_id,
+                physical_id,
                 common,
-                settings: Place {
-                    location: site.to_owned(),
-                    world: world.clone(),
-                },
-                desired: Desired {
-                    identity: common.identity.clone(),
-                    role_name: common.role_name.clone(),
-                    stack: StackMark {
-                        region: "us-east-1".into(),
-                        stack_name: "s".into(),
-                    },
-                    claims: None,
-                },
+                world,
+                site,
                 deadline,
-                connector: Connector {
-                    secrets: &NoKeys,
-                    secret: &common.secret,
-                    account: &common.identity.account,
-                    http: VendorHttp::new(client(), "Memory", deadline, Progress::default()),
-                },
-            };
-            super::run(step, event).await
+            )
+            .await
+        }
+        Plan::Integration(step) => {
+            step_with::<false>(
+                step,
+                request_type,
+                request_id,
+                physical_id,
+                common,
+                world,
+                site,
+                deadline,
+            )
+            .await
         }
         // As the handler answers it.
         Plan::Nothing => Outcome::success(
@@ -314,6 +115,47 @@ async fn run_as(
         other => panic!("not a registration's plan: {other:?}"),
     };
     plan.answer(outcome)
+}
+
+/// Runs `step` with the in-memory vendor of one strategy.
+#[allow(clippy::too_many_arguments)]
+async fn step_with<const REFUSES: bool>(
+    step: Step,
+    request_type: RequestType,
+    request_id: &str,
+    physical_id: Option<&str>,
+    common: &Common,
+    world: &Shared,
+    site: &str,
+    deadline: Instant,
+) -> Outcome {
+    let event = Event::<Memory<REFUSES>> {
+        request_type,
+        request_id,
+        incoming: physical_id,
+        common,
+        settings: Place {
+            location: site.to_owned(),
+            world: world.clone(),
+        },
+        desired: Desired {
+            identity: common.identity.clone(),
+            role_name: common.role_name.clone(),
+            stack: StackMark {
+                region: "us-east-1".into(),
+                stack_name: "s".into(),
+            },
+            claims: None,
+        },
+        deadline,
+        connector: Connector {
+            secrets: &NoKeys,
+            secret: &common.secret,
+            account: &common.identity.account,
+            http: VendorHttp::new(client(), "Memory", deadline, Progress::default()),
+        },
+    };
+    super::run(step, event).await
 }
 
 fn defaults() -> Common {
@@ -608,134 +450,6 @@ async fn a_marker_delete_keeps_what_an_update_of_the_marker_made() {
         1,
         "no vendor call for a marker"
     );
-}
-
-#[tokio::test]
-async fn a_create_whose_answer_was_lost_finds_what_it_made() {
-    let world = Shared::default();
-    world.lock().unwrap().creating = Creating::LosingTheAnswer;
-    let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
-    assert_eq!(outcome.status, Status::Success, "{:?}", outcome.reason);
-    assert_eq!(outcome.data["RegistrationId"], "reg-1");
-    assert_eq!(world.lock().unwrap().stored.len(), 1);
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_unconfirmed_create_is_cleaned_up_by_its_rollback_and_only_it() {
-    let world = Shared::default();
-    world.lock().unwrap().creating = Creating::Late;
-    let outcome = run(&world, &defaults(), RequestType::Create, None, "one").await;
-    assert_eq!(outcome.status, Status::Failed);
-    assert_eq!(
-        outcome.physical_resource_id,
-        "registrar:create-unconfirmed:req-1"
-    );
-    assert!(
-        outcome
-            .reason
-            .unwrap()
-            .contains("may have been made anyway")
-    );
-
-    // The POST lands after all, next to a registration another request of this stack made.
-    let landed = |id: &str, by: &str| Stored {
-        id: id.into(),
-        location: "elsewhere".into(),
-        owner: Owner::ThisStack,
-        settings_applied: 1,
-        created_by: Some(by.into()),
-        claimed_by: None,
-        unusable: false,
-    };
-    world.lock().unwrap().stored.push(landed("late", "req-1"));
-    let other = run(
-        &world,
-        &defaults(),
-        RequestType::Delete,
-        Some("registrar:create-unconfirmed:req-0"),
-        "elsewhere",
-    )
-    .await;
-    assert_eq!(other.status, Status::Success);
-    assert_eq!(
-        world.lock().unwrap().stored.len(),
-        1,
-        "another request's marker removes nothing"
-    );
-    let rollback = run(
-        &world,
-        &defaults(),
-        RequestType::Delete,
-        Some("registrar:create-unconfirmed:req-1"),
-        "elsewhere",
-    )
-    .await;
-    assert_eq!(rollback.status, Status::Success);
-    assert!(world.lock().unwrap().stored.is_empty());
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_update_of_an_unconfirmed_marker_keeps_what_it_made() {
-    let world = Shared::default();
-    let marker = "registrar:create-unconfirmed:req-0";
-    let made = run_as(
-        "req-2",
-        &world,
-        &defaults(),
-        RequestType::Update,
-        Some(marker),
-        "one",
-    )
-    .await;
-    assert_eq!(made.status, Status::Success);
-    let cleanup = run_as(
-        "req-3",
-        &world,
-        &defaults(),
-        RequestType::Delete,
-        Some(marker),
-        "one",
-    )
-    .await;
-    assert_eq!(cleanup.status, Status::Success);
-    assert_eq!(
-        world.lock().unwrap().stored.len(),
-        1,
-        "made by req-2, not by the marker's req-0"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_claim_of_an_update_of_an_unconfirmed_marker_is_released_by_its_delete() {
-    let world = Shared::default();
-    let marker = "registrar:create-unconfirmed:req-0";
-    let made = run_as(
-        "req-2",
-        &world,
-        &defaults(),
-        RequestType::Update,
-        Some(marker),
-        "one",
-    )
-    .await;
-    assert_eq!(made.status, Status::Success);
-    assert_eq!(
-        world.lock().unwrap().stored[0].claimed_by.as_deref(),
-        Some("req-0")
-    );
-    run_as(
-        "req-3",
-        &world,
-        &defaults(),
-        RequestType::Delete,
-        Some(marker),
-        "one",
-    )
-    .await;
-    let world = world.lock().unwrap();
-    assert_eq!(world.stored.len(), 1);
-    assert_eq!(world.stored[0].claimed_by, None, "one mark left");
-    assert_eq!(world.claims_released, 1);
 }
 
 #[tokio::test]
