@@ -15,7 +15,9 @@ use crate::aws::AwsSdk;
 use crate::config::Config;
 use crate::http::VendorHttp;
 use crate::identity::{AccountId, Identity, Partition};
-use crate::integrations::{Desired, Integration, Kind, Listed, MadeBy, Removal, StackMark, Visit};
+use crate::integrations::{
+    Configured, Desired, Kind, Listed, MadeBy, Removal, RemoveError, StackMark,
+};
 use crate::progress::Progress;
 use crate::props::{Properties, PropertyError};
 use crate::secrets::{SecretError, SecretJson, SecretRef, SecretSource, SecretsManager};
@@ -54,10 +56,8 @@ pub fn aws_config_loader() -> Result<aws_config::ConfigLoader, InventoryError> {
 }
 
 /// One vendor, as a resource with these properties would reach it.
-#[derive(Clone)]
 pub struct VendorView {
-    kind: Kind,
-    props: Properties,
+    vendor: Box<dyn Configured>,
     client: reqwest::Client,
     endpoint: Option<url::Url>,
 }
@@ -67,16 +67,14 @@ impl VendorView {
     /// the Lambda checks them). `REGISTRAR_VENDOR_ENDPOINT` redirects vendor calls as it does
     /// for the Lambda.
     pub fn new(props: Properties) -> Result<VendorView, InventoryError> {
-        let kind = Kind::from_properties(&props)?;
-        kind.visit(CheckSettings(&props))?;
+        let vendor = Kind::from_properties(&props)?.configure(&props)?;
         let config = Config::from_env();
         if let Some(problem) = config.problem {
             return Err(InventoryError::Environment(problem));
         }
         let client = crate::http::client().map_err(|e| InventoryError::Client(e.to_string()))?;
         Ok(VendorView {
-            kind,
-            props,
+            vendor,
             client,
             endpoint: config.vendor_endpoint,
         })
@@ -84,29 +82,29 @@ impl VendorView {
 
     /// The vendor's name for people (`Datadog`).
     pub fn display_name(&self) -> &'static str {
-        self.kind.display_name()
+        self.vendor.descriptor().display_name
     }
 
     /// The vendor's name in properties and ids (`datadog`).
     pub fn name(&self) -> &'static str {
-        self.kind.as_str()
+        self.vendor.descriptor().name
     }
 
     /// Where the registrations live (the Datadog site, the Dynatrace environment).
     pub fn location(&self) -> String {
-        self.kind.visit(Location(&self.props))
+        self.vendor.location()
     }
 
     /// The managed settings a registration made with these properties has.
     pub fn managed_settings(&self) -> BTreeMap<String, String> {
-        self.kind.visit(ManagedSettings(&self.props))
+        self.vendor.managed_settings()
     }
 
     /// Vendor calls under the Lambda's retry policy, until `deadline`.
     pub fn http(&self, deadline: Instant, progress: Progress) -> VendorHttp {
         VendorHttp::new(
             self.client.clone(),
-            self.kind.display_name(),
+            self.vendor.descriptor().display_name,
             deadline,
             progress,
         )
@@ -134,7 +132,11 @@ impl VendorView {
         let text = source
             .read(&secret, "registrar-audit", &Progress::default(), deadline)
             .await?;
-        Ok(SecretJson::parse(arn, text, self.kind.visit(SecretShape))?)
+        Ok(SecretJson::parse(
+            arn,
+            text,
+            self.vendor.descriptor().secret_shape,
+        )?)
     }
 
     /// Every registration at the vendor, every page.
@@ -143,14 +145,7 @@ impl VendorView {
         keys: &SecretJson,
         http: VendorHttp,
     ) -> Result<Vec<Listed>, InventoryError> {
-        Ok(self
-            .kind
-            .visit(ListAll {
-                props: &self.props,
-                keys,
-                http,
-            })
-            .await?)
+        Ok(self.vendor.list_all(keys, http).await?)
     }
 
     /// Deletes `registration` with the integration's own delete, as the Delete of the stack
@@ -193,93 +188,18 @@ impl VendorView {
             stack,
             claims: None,
         };
-        self.kind
-            .visit(Delete {
-                props: &self.props,
+        self.vendor
+            .remove(
                 keys,
                 http,
                 desired,
-                id: &registration.id,
-                binding_scope: registration.binding_scope.as_deref(),
-            })
+                &registration.id,
+                registration.binding_scope.as_deref(),
+            )
             .await
-    }
-}
-
-struct CheckSettings<'a>(&'a Properties);
-impl Visit for CheckSettings<'_> {
-    type Output = Result<(), PropertyError>;
-    fn visit<I: Integration>(self) -> Self::Output {
-        I::settings(self.0).map(drop)
-    }
-}
-
-/// The settings of a view whose properties were checked in [`VendorView::new`].
-fn settings<I: Integration>(props: &Properties) -> I::Settings {
-    I::settings(props).expect("checked when the view was made")
-}
-
-struct Location<'a>(&'a Properties);
-impl Visit for Location<'_> {
-    type Output = String;
-    fn visit<I: Integration>(self) -> String {
-        I::location(&settings::<I>(self.0))
-    }
-}
-
-struct ManagedSettings<'a>(&'a Properties);
-impl Visit for ManagedSettings<'_> {
-    type Output = BTreeMap<String, String>;
-    fn visit<I: Integration>(self) -> Self::Output {
-        I::managed_settings(&settings::<I>(self.0))
-    }
-}
-
-struct SecretShape;
-impl Visit for SecretShape {
-    type Output = &'static str;
-    fn visit<I: Integration>(self) -> &'static str {
-        I::SECRET_SHAPE
-    }
-}
-
-struct ListAll<'a> {
-    props: &'a Properties,
-    keys: &'a SecretJson,
-    http: VendorHttp,
-}
-impl<'a> Visit for ListAll<'a> {
-    type Output = crate::BoxFuture<'a, Result<Vec<Listed>, crate::http::VendorError>>;
-    fn visit<I: Integration>(self) -> Self::Output {
-        let settings = settings::<I>(self.props);
-        Box::pin(async move { I::list_all(&settings, self.keys, self.http).await })
-    }
-}
-
-struct Delete<'a> {
-    props: &'a Properties,
-    keys: &'a SecretJson,
-    http: VendorHttp,
-    desired: Desired,
-    id: &'a str,
-    binding_scope: Option<&'a str>,
-}
-impl<'a> Visit for Delete<'a> {
-    type Output = crate::BoxFuture<'a, Result<Removal, InventoryError>>;
-    fn visit<I: Integration>(self) -> Self::Output {
-        let settings = settings::<I>(self.props);
-        Box::pin(async move {
-            let integration = I::connect(settings, self.keys, self.desired, self.http)?;
-            // What the binding made goes first, as the stack's own Delete removes the binding
-            // before the registration.
-            let unbound = match self.binding_scope {
-                Some(scope) => integration.unbind(self.id, Some(scope)).await?,
-                None => Removal::AlreadyGone,
-            };
-            Ok(match integration.delete(self.id).await? {
-                Removal::AlreadyGone if unbound == Removal::AlreadyGone => Removal::AlreadyGone,
-                _ => Removal::Removed,
+            .map_err(|e| match e {
+                RemoveError::Secret(e) => InventoryError::Secret(e),
+                RemoveError::Vendor(e) => InventoryError::Vendor(e),
             })
-        })
     }
 }

@@ -13,6 +13,7 @@
 //! Adding a vendor is a folder here, a line in the registry, its emulator and its tests (see
 //! docs/architecture.md).
 
+mod configured;
 pub mod datadog;
 mod descriptor;
 pub mod dynatrace;
@@ -32,6 +33,7 @@ use crate::props::{Properties, PropertyError, one_of};
 use crate::secrets::{SecretError, SecretJson, SecretRef};
 
 pub use crate::http::VendorError;
+pub use configured::{Configured, RemoveError};
 pub use descriptor::{
     COMMON_PARAMETERS, Descriptor, Passed, TemplateParameter, template_parameters,
 };
@@ -350,21 +352,11 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    /// Parses the settings of the visited integration.
-    struct ParseSettings<'a>(&'a Properties);
-
-    impl Visit for ParseSettings<'_> {
-        type Output = Result<(), PropertyError>;
-        fn visit<I: Integration>(self) -> Self::Output {
-            I::settings(self.0).map(drop)
-        }
-    }
-
     proptest! {
         #[test]
         fn arbitrary_properties_never_panic(props in crate::props::fuzz::properties()) {
             for kind in Kind::ALL {
-                if let Err(e) = kind.visit(ParseSettings(&props)) {
+                if let Err(e) = kind.configure(&props) {
                     prop_assert!(e.to_string().contains(" property "), "{kind}: {e}");
                 }
             }
