@@ -33,6 +33,7 @@ from .newrelic import NewRelicEmulator
 from .hygiene import Secret, find_leaks, response_url_secrets
 from .paths import bootstrap_path
 from .responses import ResponseCatcher
+from .vendors import default_role
 
 DEFAULT_SITE = "datadoghq.com"
 DEFAULT_REGION = "us-east-1"
@@ -165,7 +166,7 @@ class Sandbox:
         props: dict[str, Any] = {
             "Vendor": "dynatrace",
             "SecretArn": secret_arn,
-            "RoleName": "DynatraceMonitoringRole",
+            "RoleName": default_role("dynatrace"),
             "EnvironmentUrl": f"https://{self.dynatrace.environment_host}",
         }
         for key, value in overrides.items():
@@ -199,7 +200,7 @@ class Sandbox:
         props: dict[str, Any] = {
             "Vendor": "newrelic",
             "SecretArn": secret_arn,
-            "RoleName": "NewRelicInfrastructure-Integrations",
+            "RoleName": default_role("newrelic"),
             "NewRelicAccountId": str(self.newrelic.accounts[0]),
         }
         for key, value in overrides.items():
@@ -243,7 +244,7 @@ class Sandbox:
         props: dict[str, Any] = {
             "Vendor": "datadog",
             "SecretArn": secret_arn,
-            "RoleName": "DatadogIntegrationRole",
+            "RoleName": default_role("datadog"),
             "DisableMetricCollection": "false",
             "DisableResourceCollection": "false",
             "CloudSecurityPostureManagement": "false",
