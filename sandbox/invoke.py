@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import sys
 import urllib.parse
@@ -41,6 +42,7 @@ from . import report
 from .function import Function, Invocation
 from .harness import Sandbox
 from .paths import bootstrap_path, in_repo, shown
+from .vendors import descriptor, names
 
 REGISTRATION = ("DynatraceRegistration", "Custom::VendorRegistration")  # templates/dynatrace.yaml's names
 BINDING_ONLY = ("Phase", "RegistrationId", "MonitoringConfigId")  # what a binding adds to a registration
@@ -95,8 +97,8 @@ def load(path: str | Path) -> dict:
         raise EventError(f"{path}: RequestType {event['RequestType']!r} is none of Create, Update, Delete")
     if event["RequestType"] != "Create" and "PhysicalResourceId" not in event:
         raise EventError(f"{path}: an {event['RequestType']} needs the PhysicalResourceId")
-    if event["ResourceProperties"].get("Vendor") not in PRINCIPAL:
-        raise EventError(f"{path}: ResourceProperties.Vendor is none of {', '.join(PRINCIPAL)}")
+    if event["ResourceProperties"].get("Vendor") not in names():
+        raise EventError(f"{path}: ResourceProperties.Vendor is none of {', '.join(names())}")
     return event
 
 
@@ -131,15 +133,16 @@ class Player:
         self.played = Played(event=event)
         self._secret_arn: str | None = None
         self._registration_id: str | None = None
-        env = sb.dynatrace_env() if self.vendor == "dynatrace" else {}
+        # The harness's `<vendor>_env` points the function at the vendor's emulator (Datadog's is
+        # the base environment's).
+        env = getattr(sb, f"{self.vendor}_env", dict)()
         self.fn: Function = sb.function(env)
 
     # ------------------------------------------------------------------ swaps
     def _secret(self, arn: str) -> str:
         if self._secret_arn is None:
             region = _arn_region(arn, self.region)
-            self._secret_arn = (self.sb.dynatrace_secret(region) if self.vendor == "dynatrace"
-                                else self.sb.datadog_secret(region))
+            self._secret_arn = getattr(self.sb, f"{self.vendor}_secret")(region)
         return self._secret_arn
 
     def _template_config(self) -> str:
@@ -207,8 +210,11 @@ class Player:
             report.role_policies(self.sb, self.props.get("RoleName", ""), self.region)
         elif self.vendor == "datadog":
             report.datadog_state(self.sb)
-        else:
+        elif self.vendor == "dynatrace":
             report.dynatrace_state(self.sb, self.played.template_config)
+        else:
+            # Any other vendor's demo module says what the vendor holds.
+            importlib.import_module(f"{__package__}.demo.{self.vendor}").state(self.sb)
 
     def create_role(self, external_id: str | None) -> None:
         name = self.props["RoleName"]
@@ -291,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Registrar sandbox: {args.event}")
         print(f"  binary       {shown(sb.bootstrap)}")
         print(f"  moto         {sb.aws.url}  (Secrets Manager, STS, IAM)")
-        if event["ResourceProperties"]["Vendor"] == "dynatrace":
+        vendor = event["ResourceProperties"]["Vendor"]
+        if vendor == "dynatrace":
             print(f"  Dynatrace    {sb.dynatrace.url}  (emulating https://{sb.dynatrace.environment_host})")
-        else:
+        elif vendor == "datadog":
             print(f"  Datadog      {sb.datadog.url}  (emulating api.{sb.datadog.site})")
+        else:
+            print(f"  {descriptor(vendor)['display_name']:<12} {getattr(sb, vendor).url}  (its emulator)")
         print(f"  ResponseURL  {sb.catcher.url}/cfn-response/…")
         played = play(sb, event)
         answers = [answer.success for answer in played.answers]

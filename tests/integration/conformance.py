@@ -57,6 +57,7 @@ class Adapter:
         raise NotImplementedError
 
     def held(self, stack: Any) -> list[Held]:
+        """Every registration the vendor holds; `ours` judged for `stack` (never, for None)."""
         raise NotImplementedError
 
     def seed_someone_elses(self, account: str = ACCOUNT) -> str:

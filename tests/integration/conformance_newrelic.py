@@ -29,7 +29,7 @@ class NewRelic(Adapter):
         return self.sb.newrelic
 
     def held(self, stack: Any) -> list[Held]:
-        return [Held(str(link["id"]), link["externalId"],
+        return [Held(str(link["id"]), link["externalId"], stack is not None and
                      link["name"] == f"registrar-{link['externalId']}-{stack.region}/{stack.name}")
                 for link in self.sb.newrelic.links()]
 

@@ -63,6 +63,14 @@ def check_vendor(sb, event: dict, registration_id: str | None) -> None:
             assert account["id"] == registration_id
             metrics = account["attributes"]["metrics_config"]["enabled"]
             assert metrics == (props["DisableMetricCollection"] == "false")
+    elif props["Vendor"] != "dynatrace":
+        # Any other vendor: what its conformance adapter reads (conformance_<vendor>.py).
+        from conformance import adapter
+        held = adapter(props["Vendor"], sb).held(None)
+        if kind == "Delete":
+            assert held == []
+        else:
+            assert [h.id for h in held] == [registration_id]
     else:
         connections = sb.dynatrace.connections()
         if kind == "Delete":

@@ -14,13 +14,15 @@ import sys
 from pathlib import Path
 
 from cfnlint.decode import decode
+from sandbox.vendors import names
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 FOUNDATION = TEMPLATES / "foundation.yaml"
 INGEST = TEMPLATES / "dynatrace-ingest.yaml"
-# The member templates: one per vendor, each with the function and that vendor's registration.
-MEMBER = {"datadog": TEMPLATES / "datadog.yaml", "dynatrace": TEMPLATES / "dynatrace.yaml"}
+# The member templates: one per vendor Registrar knows (sandbox/vendors.json, from the code),
+# templates/<vendor>.yaml, each with the function and that vendor's registration.
+MEMBER = {vendor: TEMPLATES / f"{vendor}.yaml" for vendor in names()}
 # The single template of the releases before the split (what existing StackSets run), kept for
 # the migration test only.
 LEGACY = Path(__file__).with_name("legacy_template.yaml")

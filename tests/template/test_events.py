@@ -20,6 +20,7 @@ import urllib.parse
 import pytest
 
 from cfn import MEMBER, ROOT, Stack, load
+from sandbox.vendors import VENDORS, names
 
 EVENTS = ROOT / "events"
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
@@ -44,15 +45,19 @@ PARAMETER_OF = {
 }
 # What a Ref of these types returns: the name.
 IAM_NAME_OF = {"AWS::IAM::Role": "RoleName", "AWS::IAM::User": "UserName"}
-DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
+DEFAULT_ROLE_NAME = {v["name"]: v["default_role"] for v in VENDORS["vendors"]}
 PHYSICAL_ID = {
-    "registration": re.compile(r"^registrar:(datadog|dynatrace):[a-z0-9.-]+:aws[a-z-]*:\d{12}:[A-Za-z0-9_-]+$"),
+    "registration": re.compile(rf"^registrar:({'|'.join(names())}):[a-z0-9.-]+:aws[a-z-]*:\d{{12}}:[A-Za-z0-9_-]+$"),
     "role-binding": re.compile(r"^registrar:binding:dynatrace:[a-z0-9.-]+:aws[a-z-]*:\d{12}:[^:]+:[A-Za-z0-9_-]+$"),
     "role-permissions": re.compile(r"^registrar:permissions:datadog:aws[a-z-]*:\d{12}:[\w+=,.@-]+$"),
 }
 
 
 TEMPLATES = {vendor: load(path) for vendor, path in MEMBER.items()}
+# Every other vendor property (each vendor's descriptor, sandbox/vendors.json) that its template
+# passes from a parameter of the same name.
+PARAMETER_OF.update({prop: prop for v in VENDORS["vendors"] for prop in v["properties"]
+                     if prop not in PARAMETER_OF and prop in TEMPLATES[v["name"]]["Parameters"]})
 
 
 def template_of(event):

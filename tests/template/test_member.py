@@ -2,6 +2,7 @@
 function and its role, the custom resources' contract, the home region, and nothing of another
 vendor. A new vendor's template is checked here as soon as it is in MEMBER (cfn.py)."""
 
+import importlib
 import itertools
 import json
 import re
@@ -23,45 +24,33 @@ from cfn import (
     statements,
 )
 from identities import data_reads
+from sandbox.vendors import VENDORS as VENDORS_TABLE
 
 KMS_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 HUB_ROLE_ARN = "arn:aws:iam::111122223333:role/registrar-secret-reader"
-PRODUCTION_URL = "https://abc12345.apps.dynatrace.com"
 LAMBDA_MAX_TIMEOUT = 900
+# Each vendor's facts are in member_<vendor>.py; the vendors are those Registrar knows.
+OF = {vendor: importlib.import_module(f"member_{vendor}") for vendor in MEMBER}
 # The parameters a stack of each vendor needs beyond the defaults.
-REQUIRED = {"datadog": {}, "dynatrace": {"EnvironmentUrl": PRODUCTION_URL}}
-# The custom resource's contract (the README's "Resource properties", with Phase/RegistrationId
-# of the role-binding and role-permissions steps, and Dynatrace's EnvironmentUrl/MonitoringConfigId
-# from src/integrations/dynatrace/): nothing else may be passed.
+REQUIRED = {vendor: of.REQUIRED for vendor, of in OF.items()}
+# The custom resource's contract (the README's "Resource properties": the common ones, Phase and
+# RegistrationId of the role-binding and role-permissions steps, and each vendor's own from its
+# descriptor, sandbox/vendors.json): nothing else may be passed.
 CONTRACT_PROPERTIES = {
-    "Phase", "RegistrationId", "EnvironmentUrl", "MonitoringConfigId", "ServiceToken", "ServiceTimeout", "Vendor",
-    "SecretArn", "SecretRoleArn", "RoleName", "AccountId", "Partition", "OnConflict", "OnDeleteError", "Site",
-    "AccountTags", "DisableMetricCollection", "DisableResourceCollection", "CloudSecurityPostureManagement",
-    # Datadog's collection settings and access keys (src/integrations/datadog/).
-    "Regions", "IncludeNamespaces", "ExcludeNamespaces", "MetricTagFilters", "MetricNameFilters", "AutomuteEnabled",
-    "CollectCustomMetrics", "CollectCloudWatchAlarms", "LogForwarderArns", "LogSources", "LogSourceTagFilters",
-    "XRayServices", "AuthType", "AccessKeySecretArn", "AccessKeyId",
-    # The permissions step for the access-key user (src/permissions/).
-    "UserName",
+    "Phase", "RegistrationId", "ServiceToken", "ServiceTimeout", "Vendor", "SecretArn", "SecretRoleArn", "RoleName",
+    "AccountId", "Partition", "OnConflict", "OnDeleteError",
+    *(p for v in VENDORS_TABLE["vendors"] for p in v["properties"]),
+    *(p for of in OF.values() for p in of.MORE_PROPERTIES),
 }
 FUNCTION_RESOURCES = {"FunctionLogGroup", "FunctionRole", "Function", "FunctionEventInvokeConfig"}
 # Per vendor: the registrations (custom resources that read the secret) with the role they name,
 # the other custom resources (steps after the role), and what a default stack creates.
-REGISTRATIONS = {
-    "datadog": {"VendorRegistration": "DatadogIntegrationRole"},
-    "dynatrace": {"DynatraceRegistration": "DynatraceMonitoringRole", "DynatraceRoleBinding": "DynatraceMonitoringRole"},
-}
-STEPS = {"datadog": {"DatadogRolePermissions"}, "dynatrace": set()}
-RESOURCES_OF = {
-    "datadog": FUNCTION_RESOURCES | {"VendorRegistration", "DatadogIntegrationRole", "DatadogRolePermissions",
-                                     "DatadogPermissionsBoundary"},
-    "dynatrace": FUNCTION_RESOURCES | {"DynatraceRegistration", "DynatraceMonitoringRole", "DynatraceRoleBinding",
-                                       "DynatracePermissionsBoundary"},
-}
-DEFAULT_ROLE_NAME = {"datadog": "DatadogIntegrationRole", "dynatrace": "DynatraceMonitoringRole"}
+REGISTRATIONS = {vendor: of.REGISTRATIONS for vendor, of in OF.items()}
+STEPS = {vendor: of.STEPS for vendor, of in OF.items()}
+RESOURCES_OF = {vendor: FUNCTION_RESOURCES | of.RESOURCES for vendor, of in OF.items()}
+DEFAULT_ROLE_NAME = {v["name"]: v["default_role"] for v in VENDORS_TABLE["vendors"]}
 # Every vendor's own parameters: no member template may have another vendor's.
-VENDOR_PARAMETER = {"datadog": re.compile(r"^(Datadog|Disable|CloudSecurity)"),
-                    "dynatrace": re.compile(r"^(EnvironmentUrl|MonitoringConfigId|LogIngest|EventIngest|Ingest|EventSources|UseCustomerManagedKey)$")}
+VENDOR_PARAMETER = {vendor: of.PARAMETER for vendor, of in OF.items()}
 VENDORS = sorted(MEMBER)
 
 
@@ -300,10 +289,13 @@ def test_custom_resources_depend_on_everything_their_delete_needs(vendor, templa
 
 
 def test_every_vendor_role_is_created_after_its_registration(vendor, template):
+    # Unless the vendor knows the external id before anything is registered (New Relic: its
+    # account id), the role trusts the id the registration answers, so it comes after it.
     for registration, role in REGISTRATIONS[vendor].items():
         if template["Resources"][registration]["Properties"].get("Phase") is None:
-            assert created_after(template, role, registration)
-            assert not created_after(template, registration, role)
+            first, then = (registration, role) if not OF[vendor].ROLE_FIRST else (role, registration)
+            assert created_after(template, then, first)
+            assert not created_after(template, first, then)
 
 
 # --------------------------------------------------------------------------- the function's role
@@ -333,8 +325,7 @@ def test_function_role_trusts_only_lambda(template):
 
 
 # What the function may do beyond reading its secret, per vendor (test_datadog.py checks Datadog's).
-VENDOR_SIDS = {"datadog": {"WriteDatadogInlinePolicy", "AttachDatadogPolicies", "ManageDatadogPolicies", "FindDatadogPolicies"},
-               "dynatrace": set()}
+VENDOR_SIDS = {vendor: of.FUNCTION_SIDS for vendor, of in OF.items()}
 # What it may never do, whatever else allows it: change the vendor's permissions boundary
 # (test_boundary.py checks them).
 DENY_SIDS = {"KeepVendorBoundary", "KeepVendorBoundaryPolicy"}
@@ -430,34 +421,15 @@ def test_the_data_reading_check_catches_wildcards():
 
 # --------------------------------------------------------------------------- every combination
 
-# Per vendor, the values that decide its conditions: the stacks of every combination of them.
-DECIDING = {
-    "datadog": {
-        "partition": ["aws", "aws-cn"],
-        "HomeRegion": ["", "sa-east-1"],
-        "IAMRoleName": ["", "acme"],
-        "SecretRoleArn": ["", HUB_ROLE_ARN],
-        "SecretKmsKeyArn": ["", KMS_KEY_ARN],
-        "DatadogRegions": ["", "us-east-1"],
-        "DatadogIncludeNamespaces": ["", "AWS/EC2"],
-        "DatadogExcludeNamespaces": ["", "AWS/SQS"],
-        "DatadogMetricTagFilters": ["", "AWS/EC2:env:prod"],
-        "DatadogMetricNameFilters": ["", "AWS/EC2:aws.ec2.cpu*"],
-        "DatadogLogSourceTagFilters": ["", "s3:env:prod"],
-        "DatadogLogForwarderArns": ["", f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fwd"],
-        "DatadogLogSources": ["", "s3"],
-        "DatadogXRayServices": ["", "all"],
-    },
-    "dynatrace": {
-        "partition": ["aws"],
-        "HomeRegion": ["", "sa-east-1"],
-        "IAMRoleName": ["", "acme"],
-        "SecretRoleArn": ["", HUB_ROLE_ARN],
-        "SecretKmsKeyArn": ["", KMS_KEY_ARN],
-        "EnvironmentUrl": [PRODUCTION_URL, "https://abc12345.sprint.apps.dynatracelabs.com"],
-        "MonitoringConfigId": ["", "abc-def"],
-    },
+# Per vendor, the values that decide its conditions: the stacks of every combination of them
+# (the shared parameters' here, the vendor's own and its partitions in member_<vendor>.py).
+SHARED_DECIDING = {
+    "HomeRegion": ["", "sa-east-1"],
+    "IAMRoleName": ["", "acme"],
+    "SecretRoleArn": ["", HUB_ROLE_ARN],
+    "SecretKmsKeyArn": ["", KMS_KEY_ARN],
 }
+DECIDING = {vendor: {"partition": of.PARTITIONS, **SHARED_DECIDING, **of.DECIDING} for vendor, of in OF.items()}
 
 
 def combinations(vendor):
@@ -465,9 +437,7 @@ def combinations(vendor):
     for values in itertools.product(*(DECIDING[vendor][n] for n in names)):
         parameters = dict(zip(names, values))
         partition = parameters.pop("partition")
-        if partition == "aws-cn":
-            parameters["DatadogAuthType"] = "access-keys"
-        yield partition, parameters
+        yield partition, {**parameters, **OF[vendor].IN_PARTITION.get(partition, {})}
 
 
 def test_every_combination_names_only_what_it_creates(vendor, template):
