@@ -289,8 +289,8 @@ def test_custom_resources_depend_on_everything_their_delete_needs(vendor, templa
 
 
 def test_every_vendor_role_is_created_after_its_registration(vendor, template):
-    # Unless the vendor knows the external id before anything is registered (New Relic: its
-    # account id), the role trusts the id the registration answers, so it comes after it.
+    # Unless the vendor knows the external id before anything is registered (ROLE_FIRST), the
+    # role trusts the id the registration answers, so it comes after it.
     for registration, role in REGISTRATIONS[vendor].items():
         if template["Resources"][registration]["Properties"].get("Phase") is None:
             first, then = (registration, role) if not OF[vendor].ROLE_FIRST else (role, registration)
