@@ -39,7 +39,7 @@ def test_bad_properties_fail_the_create_with_a_clear_reason(sandbox, case):
         event = stack.create(props)
         del event["ResourceProperties"]
     elif case == "unknown Vendor":
-        event = stack.create(dict(props, Vendor="newrelic"))
+        event = stack.create(dict(props, Vendor="sumologic"))
     elif case == "bad flag":
         event = stack.create(dict(props, DisableMetricCollection="perhaps"))
     else:
