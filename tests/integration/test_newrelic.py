@@ -342,7 +342,8 @@ def test_audit_verdicts_and_prune(sandbox, shim):
     org = Organisation(sb.aws)
     ok, missing, foreign, orphan, drifted = org.add_accounts(5)
     arn = sb.newrelic_secret()
-    parameters = {"Vendor": "newrelic", "SecretArn": arn, "IAMRoleName": "", "NewRelicAccountId": str(NR_ACCOUNT),
+    # The member template has no Vendor parameter: the audit knows New Relic by its own parameter.
+    parameters = {"SecretArn": arn, "IAMRoleName": "", "NewRelicAccountId": str(NR_ACCOUNT),
                   "HomeRegion": ""}
     stack_set = create_stack_set(sb.aws, "registrar", parameters, targets=[org.root])
     for account in (ok, orphan, drifted):
