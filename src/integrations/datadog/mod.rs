@@ -86,6 +86,8 @@ impl Integration for Datadog {
         "IncludeNamespaces",
         "ExcludeNamespaces",
         "MetricTagFilters",
+        "MetricNameFilters",
+        "LogSourceTagFilters",
         "AutomuteEnabled",
         "CollectCustomMetrics",
         "CollectCloudWatchAlarms",
@@ -129,6 +131,16 @@ impl Integration for Datadog {
         ),
         TemplateParameter::new("DatadogLogSources", "LogSources", Passed::WhenNotEmpty),
         TemplateParameter::new("DatadogXRayServices", "XRayServices", Passed::WhenNotEmpty),
+        TemplateParameter::new(
+            "DatadogMetricNameFilters",
+            "MetricNameFilters",
+            Passed::WhenNotEmpty,
+        ),
+        TemplateParameter::new(
+            "DatadogLogSourceTagFilters",
+            "LogSourceTagFilters",
+            Passed::WhenNotEmpty,
+        ),
     ];
     const REFUSES_DUPLICATES: bool = true;
     const PERMISSION_LISTS: Option<crate::integrations::FetchPermissionLists<Settings>> =
@@ -149,7 +161,8 @@ impl Integration for Datadog {
             account_tags: props.list("AccountTags")?,
             disable_metric_collection: props.optional_flag("DisableMetricCollection")?,
             disable_resource_collection: props.optional_flag("DisableResourceCollection")?,
-            cloud_security_posture_management: props.optional_flag("CloudSecurityPostureManagement")?,
+            cloud_security_posture_management: props
+                .optional_flag("CloudSecurityPostureManagement")?,
             collection: Collection::parse(props)?,
             auth: Auth::parse(props)?,
         };
