@@ -161,7 +161,8 @@ mod tests {
             error_message(with_meta),
             "Bad Request: invalid value (aws_partition: invalid partition: aws-invalid)"
         );
-        let odd_meta = br#"{"errors":[{"title":"Bad Request","meta":"x"},{"detail":"d","meta":{"a":1}}]}"#;
+        let odd_meta =
+            br#"{"errors":[{"title":"Bad Request","meta":"x"},{"detail":"d","meta":{"a":1}}]}"#;
         assert_eq!(error_message(odd_meta), "Bad Request; d (a: 1)");
         assert_eq!(
             error_message(b"<html>Bad gateway</html>"),

@@ -7,15 +7,15 @@ use reqwest::header::HeaderName;
 use secrecy::SecretString;
 
 use super::Settings;
-use super::auth::{AccessKey, Auth};
 use super::account::{
     AccountConfig, AuthSent, Desired as DesiredAccount, Held, LambdaForwarder,
     Listed as ListedConfigs, LogSourceConfig, LogsConfig, MetricsConfig, One, Request,
     ResourcesConfig, TagsOnly, TracesConfig,
 };
-use super::overlay;
 use super::answers::{error_message, is_auth_switch, is_not_found, refusal_hint};
+use super::auth::{AccessKey, Auth};
 use super::marks::{self, claim_tag, is_mark, stack_tag};
+use super::overlay;
 use crate::http::{Answer, Api, Dialect, VendorHttp};
 use crate::integrations::{
     Desired, Integration, Listed, Owner, Registration, Removal, VendorError,
@@ -171,7 +171,10 @@ impl Datadog {
         let answer = self.api.send(Method::GET, url, None::<&()>).await?;
         match answer.status {
             200 => Ok(Some(
-                self.api.read::<Held>(&answer, "GET account")?.data.attributes,
+                self.api
+                    .read::<Held>(&answer, "GET account")?
+                    .data
+                    .attributes,
             )),
             _ if is_not_found(&answer) => Ok(None),
             _ => Err(self.refused(&Method::GET, "GET account", &answer)),
@@ -181,10 +184,7 @@ impl Datadog {
     /// The PATCH body: [`Self::body`] laid over what Datadog holds ([`overlay`]), so that
     /// settings set in Datadog's console and fields Registrar does not know survive whether the
     /// PATCH merges or replaces the objects it is sent.
-    fn patch_body(
-        &self,
-        held: &serde_json::Map<String, serde_json::Value>,
-    ) -> serde_json::Value {
+    fn patch_body(&self, held: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
         let mut body = serde_json::to_value(self.body()).expect("the body serializes");
         if let Some(serde_json::Value::Object(sent)) = body["data"].get_mut("attributes") {
             *sent = overlay::over_held(std::mem::take(sent), held);
@@ -283,9 +283,10 @@ impl Datadog {
                     .cloud_security_posture_management,
                 extended_collection: self.settings.disable_resource_collection.map(|d| !d),
             },
-            traces_config: c.xray_services.clone().map(|xray_services| TracesConfig {
-                xray_services,
-            }),
+            traces_config: c
+                .xray_services
+                .clone()
+                .map(|xray_services| TracesConfig { xray_services }),
         })
     }
 
@@ -299,7 +300,7 @@ impl Datadog {
             &stack_tag(&self.desired.stack),
             matches!(self.settings.auth, Auth::AccessKeys { .. }),
         )
-            .map_err(|detail| self.api.unreadable(call, detail))
+        .map_err(|detail| self.api.unreadable(call, detail))
     }
 
     fn refused(&self, method: &Method, call: &str, answer: &Answer) -> VendorError {
@@ -505,12 +506,16 @@ mod collection_tests {
             json!({"lambda_forwarder": {"lambdas": ["arn:aws:lambda:eu-west-1:123456789012:function:fwd"], "sources": ["s3"],
                    "log_source_config": {"tag_filters": [{"source": "s3", "tags": ["env:prod"]}]}}})
         );
-        assert_eq!(a["traces_config"], json!({"xray_services": {"include_all": true}}));
+        assert_eq!(
+            a["traces_config"],
+            json!({"xray_services": {"include_all": true}})
+        );
     }
 
     #[tokio::test]
     async fn unmanaged_settings_are_left_out_and_an_update_keeps_what_datadog_holds() {
-        let body = serde_json::to_value(with_collection(None, None, Collection::default()).body()).unwrap();
+        let body = serde_json::to_value(with_collection(None, None, Collection::default()).body())
+            .unwrap();
         let a = body["data"]["attributes"].as_object().unwrap();
         for absent in ["aws_regions", "logs_config", "traces_config"] {
             assert!(!a.contains_key(absent), "{absent}");

@@ -264,13 +264,37 @@ impl Collection {
         note(&mut settings, "aws_regions", self.regions.as_ref());
         note(&mut settings, "namespace_filters", self.namespaces.as_ref());
         note(&mut settings, "tag_filters", self.tag_filters.as_ref());
-        note(&mut settings, "metric_name_filters", self.metric_name_filters.as_ref());
+        note(
+            &mut settings,
+            "metric_name_filters",
+            self.metric_name_filters.as_ref(),
+        );
         note(&mut settings, "automute_enabled", self.automute.as_ref());
-        note(&mut settings, "collect_custom_metrics", self.custom_metrics.as_ref());
-        note(&mut settings, "collect_cloudwatch_alarms", self.cloudwatch_alarms.as_ref());
-        note(&mut settings, "lambda_forwarder.lambdas", self.log_forwarders.as_ref());
-        note(&mut settings, "lambda_forwarder.sources", self.log_sources.as_ref());
-        note(&mut settings, LOG_SOURCE_TAG_FILTERS, self.log_source_tag_filters.as_ref());
+        note(
+            &mut settings,
+            "collect_custom_metrics",
+            self.custom_metrics.as_ref(),
+        );
+        note(
+            &mut settings,
+            "collect_cloudwatch_alarms",
+            self.cloudwatch_alarms.as_ref(),
+        );
+        note(
+            &mut settings,
+            "lambda_forwarder.lambdas",
+            self.log_forwarders.as_ref(),
+        );
+        note(
+            &mut settings,
+            "lambda_forwarder.sources",
+            self.log_sources.as_ref(),
+        );
+        note(
+            &mut settings,
+            LOG_SOURCE_TAG_FILTERS,
+            self.log_source_tag_filters.as_ref(),
+        );
         note(&mut settings, "xray_services", self.xray_services.as_ref());
         settings
     }
@@ -292,7 +316,11 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
         .traces_config
         .as_ref()
         .and_then(|t| t.get("xray_services"));
-    note_answered::<Regions>(&mut settings, "aws_regions", attributes.aws_regions.as_ref());
+    note_answered::<Regions>(
+        &mut settings,
+        "aws_regions",
+        attributes.aws_regions.as_ref(),
+    );
     note_answered::<NamespaceFilters>(
         &mut settings,
         "namespace_filters",
@@ -303,7 +331,11 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
         "tag_filters",
         metrics.and_then(|m| m.tag_filters.as_ref()),
     );
-    note(&mut settings, "automute_enabled", metrics.and_then(|m| m.automute_enabled.as_ref()));
+    note(
+        &mut settings,
+        "automute_enabled",
+        metrics.and_then(|m| m.automute_enabled.as_ref()),
+    );
     note(
         &mut settings,
         "collect_custom_metrics",
@@ -319,8 +351,16 @@ pub(crate) fn held(attributes: &Attributes) -> BTreeMap<String, String> {
         "metric_name_filters",
         metrics.and_then(|m| m.metric_name_filters.as_ref()),
     );
-    note(&mut settings, "lambda_forwarder.lambdas", forwarder.and_then(|f| f.lambdas.as_ref()));
-    note(&mut settings, "lambda_forwarder.sources", forwarder.and_then(|f| f.sources.as_ref()));
+    note(
+        &mut settings,
+        "lambda_forwarder.lambdas",
+        forwarder.and_then(|f| f.lambdas.as_ref()),
+    );
+    note(
+        &mut settings,
+        "lambda_forwarder.sources",
+        forwarder.and_then(|f| f.sources.as_ref()),
+    );
     note_answered::<Vec<LogSourceTagFilter>>(
         &mut settings,
         LOG_SOURCE_TAG_FILTERS,
@@ -400,7 +440,10 @@ mod tests {
         let mut changed = held_json;
         changed["aws_regions"] = json!({"include_all": true});
         let attributes: Attributes = serde_json::from_value(changed).unwrap();
-        assert_ne!(held(&attributes).get("aws_regions"), managed.get("aws_regions"));
+        assert_ne!(
+            held(&attributes).get("aws_regions"),
+            managed.get("aws_regions")
+        );
         assert!(Collection::default().managed().is_empty());
 
         // The recorded answer's `"tags": null` reads as no tags; a shape no model reads is
@@ -411,7 +454,10 @@ mod tests {
         }))
         .unwrap();
         let answered = held(&odd);
-        assert_eq!(answered["tag_filters"], r#"[{"namespace":"AWS/EC2","tags":[]}]"#);
+        assert_eq!(
+            answered["tag_filters"],
+            r#"[{"namespace":"AWS/EC2","tags":[]}]"#
+        );
         assert_eq!(answered["aws_regions"], r#"{"something_new":1}"#);
     }
 
@@ -508,12 +554,24 @@ mod tests {
             ),
             (json!({"IncludeNamespaces": []}), "IncludeNamespaces"),
             (json!({"MetricTagFilters": ["AWS/EC2"]}), "MetricTagFilters"),
-            (json!({"MetricTagFilters": [":env:prod"]}), "MetricTagFilters"),
-            (json!({"MetricTagFilters": ["AWS/EC2:"]}), "MetricTagFilters"),
+            (
+                json!({"MetricTagFilters": [":env:prod"]}),
+                "MetricTagFilters",
+            ),
+            (
+                json!({"MetricTagFilters": ["AWS/EC2:"]}),
+                "MetricTagFilters",
+            ),
             (json!({"Regions": ["eu-west-1", "all"]}), "Regions"),
             (json!({"Regions": ["EU West 1"]}), "Regions"),
-            (json!({"XRayServices": ["all", "AWS/Lambda"]}), "XRayServices"),
-            (json!({"LogForwarderArns": ["arn:aws:s3:::bucket"]}), "LogForwarderArns"),
+            (
+                json!({"XRayServices": ["all", "AWS/Lambda"]}),
+                "XRayServices",
+            ),
+            (
+                json!({"LogForwarderArns": ["arn:aws:s3:::bucket"]}),
+                "LogForwarderArns",
+            ),
             (
                 json!({"LogForwarderArns": ["arn:aws:lambda:eu-west-1:12345:function:f"]}),
                 "LogForwarderArns",
@@ -523,7 +581,10 @@ mod tests {
         ];
         for (props, name) in cases {
             let err = error(props.clone());
-            assert!(err.starts_with(&format!("The {name} property ")), "{props}: {err}");
+            assert!(
+                err.starts_with(&format!("The {name} property ")),
+                "{props}: {err}"
+            );
         }
         // An entry splits at its first colon: the tag keeps its own.
         let c = parse(json!({"MetricTagFilters": ["AWS/EC2:env:prod"]})).unwrap();
@@ -535,13 +596,24 @@ mod tests {
         let c = parse(json!({"Regions": ["cn-north-1"], "LogForwarderArns": ["arn:aws-cn:lambda:cn-north-1:123456789012:function:f"]})).unwrap();
         assert!(c.check(Partition::AwsCn).is_ok());
         let err = c.check(Partition::Aws).unwrap_err().to_string();
-        assert!(err.starts_with("The Regions property is \"cn-north-1\""), "{err}");
-        let c = parse(json!({"LogForwarderArns": ["arn:aws:lambda:us-east-1:123456789012:function:f:live"]})).unwrap();
+        assert!(
+            err.starts_with("The Regions property is \"cn-north-1\""),
+            "{err}"
+        );
+        let c = parse(
+            json!({"LogForwarderArns": ["arn:aws:lambda:us-east-1:123456789012:function:f:live"]}),
+        )
+        .unwrap();
         assert!(c.check(Partition::Aws).is_ok());
         let err = c.check(Partition::AwsUsGov).unwrap_err().to_string();
         assert!(err.starts_with("The LogForwarderArns property"), "{err}");
         let c = parse(json!({"Regions": ["us-east-9"]})).unwrap();
-        assert!(c.check(Partition::Aws).unwrap_err().to_string().contains("Registrar update"));
+        assert!(
+            c.check(Partition::Aws)
+                .unwrap_err()
+                .to_string()
+                .contains("Registrar update")
+        );
         let all = parse(json!({"Regions": "all"})).unwrap();
         assert!(Partition::ALL.iter().all(|p| all.check(*p).is_ok()));
     }

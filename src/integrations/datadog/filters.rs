@@ -64,7 +64,9 @@ pub(super) fn metric_name_filters(
                 return Err(invalid(
                     NAME,
                     entry,
-                    &format!("for {namespace} either names to collect or names (with !) to skip, not both: Datadog takes one of the two per namespace"),
+                    &format!(
+                        "for {namespace} either names to collect or names (with !) to skip, not both: Datadog takes one of the two per namespace"
+                    ),
                 ));
             }
             None => filters.push(match exclude {
@@ -125,7 +127,10 @@ fn is_pattern(text: &str) -> bool {
 
 /// A plain name (no spaces, no commas, no `:`).
 pub(super) fn is_name(text: &str) -> bool {
-    !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c == ',' || c == ':')
+    !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == ':')
 }
 
 #[cfg(test)]
@@ -160,7 +165,10 @@ mod tests {
             &["AWS/EC2:aws.ec2.cpu", "AWS/EC2:!aws.ec2.disk"],
         ] {
             let err = metric_name_filters(&list(bad)).unwrap_err().to_string();
-            assert!(err.starts_with("The MetricNameFilters property "), "{bad:?}: {err}");
+            assert!(
+                err.starts_with("The MetricNameFilters property "),
+                "{bad:?}: {err}"
+            );
         }
     }
 
@@ -176,8 +184,13 @@ mod tests {
             ])
         );
         for bad in ["s3", "s3:", ":env:prod", "s 3:env:prod"] {
-            let err = log_source_tag_filters(&list(&[bad])).unwrap_err().to_string();
-            assert!(err.starts_with("The LogSourceTagFilters property "), "{bad}: {err}");
+            let err = log_source_tag_filters(&list(&[bad]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("The LogSourceTagFilters property "),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -103,8 +103,15 @@ mod tests {
             "resources_config": {"cloud_security_posture_management_collection": true}
         }));
         let out = Value::Object(over_held(sent, &held));
-        assert_eq!(out["auth_config"], json!({"role_name": "DatadogIntegrationRole", "external_id": "abc"}));
-        assert_eq!(out["aws_regions"], json!({"include_all": true}), "one of several shapes: replaced");
+        assert_eq!(
+            out["auth_config"],
+            json!({"role_name": "DatadogIntegrationRole", "external_id": "abc"})
+        );
+        assert_eq!(
+            out["aws_regions"],
+            json!({"include_all": true}),
+            "one of several shapes: replaced"
+        );
         assert_eq!(
             out["metrics_config"],
             json!({"enabled": false, "automute_enabled": false,
@@ -120,17 +127,27 @@ mod tests {
             out["resources_config"],
             json!({"extended_collection": false, "cloud_security_posture_management_collection": true})
         );
-        assert!(out.get("traces_config").is_none(), "an untouched attribute is not sent");
+        assert!(
+            out.get("traces_config").is_none(),
+            "an untouched attribute is not sent"
+        );
     }
 
     #[test]
     fn switching_to_access_keys_sends_the_keys_alone() {
         let held = object(json!({"auth_config": {"role_name": "R", "external_id": "abc"}}));
-        let sent = object(json!({"auth_config": {"access_key_id": "AKIA", "secret_access_key": "s"}}));
+        let sent =
+            object(json!({"auth_config": {"access_key_id": "AKIA", "secret_access_key": "s"}}));
         let out = over_held(sent, &held);
-        assert_eq!(out["auth_config"], json!({"access_key_id": "AKIA", "secret_access_key": "s"}));
+        assert_eq!(
+            out["auth_config"],
+            json!({"access_key_id": "AKIA", "secret_access_key": "s"})
+        );
         let held = object(json!({"auth_config": {"access_key_id": "AKIA"}}));
         let sent = object(json!({"auth_config": {"role_name": "R"}}));
-        assert_eq!(over_held(sent, &held)["auth_config"], json!({"role_name": "R"}));
+        assert_eq!(
+            over_held(sent, &held)["auth_config"],
+            json!({"role_name": "R"})
+        );
     }
 }

@@ -224,7 +224,10 @@ mod tests {
             "savingsplans:DescribeSavingsPlanRates",
             "savingsplans:DescribeSavingsPlans",
         ] {
-            assert!(!resource_collection.concat().iter().any(|a| a == dropped), "{dropped}");
+            assert!(
+                !resource_collection.concat().iter().any(|a| a == dropped),
+                "{dropped}"
+            );
         }
         // One action reads data: Keyspaces' Select (a table's rows), which the permissions
         // step refuses.
