@@ -12,10 +12,13 @@ audits it all, then prunes the orphan, and audits again.
 
 from __future__ import annotations
 
+import importlib
+
 from ..dynatrace_rollout import Member, onboard as onboard_dynatrace
 from ..harness import Sandbox
 from ..paths import registrar_path, shown
 from ..stackset import InstanceStatusShim, Organisation, audit_env, create_stack_set, onboard, run_audit
+from ..vendors import descriptor
 
 # The StackSet names of docs/deploy.md and the README.
 NAMES = {"datadog": "registrar-datadog", "dynatrace": "registrar-dynatrace"}
@@ -37,6 +40,15 @@ def run(vendor: str = "datadog") -> int:
 
 def _onboard(sb: Sandbox, vendor: str, name: str, accounts: list[str], targets: list[str]) -> tuple[dict, str]:
     """The StackSet and its accounts' registrations; returns each account's status and the vendor's URL."""
+    if vendor not in ("datadog", "dynatrace"):
+        # Any other vendor's demo module says what its StackSet holds (`stack_set_parameters`).
+        own = importlib.import_module(f"{__package__}.{vendor}")
+        arn = getattr(sb, f"{vendor}_secret")()
+        stack_set = create_stack_set(sb.aws, name, own.stack_set_parameters(sb, arn), targets=targets)
+        fn = sb.function(getattr(sb, f"{vendor}_env")())
+        answers = onboard(fn, stack_set, accounts, getattr(sb, f"{vendor}_props")(arn), sb.catcher)
+        return ({a: inv.cfn.body_json["Status"] if inv.cfn else "NO ANSWER" for a, inv in answers.items()},
+                getattr(sb, vendor).url)
     if vendor == "dynatrace":
         arn = sb.dynatrace_secret()
         template = sb.dynatrace.add_monitoring_config("organisation template")
@@ -58,8 +70,8 @@ def _onboard(sb: Sandbox, vendor: str, name: str, accounts: list[str], targets: 
 
 
 def _run(sb: Sandbox, shim: InstanceStatusShim, vendor: str) -> int:
-    name = NAMES[vendor]
-    display = vendor.capitalize()
+    name = NAMES.get(vendor, f"registrar-{vendor}")
+    display = descriptor(vendor)["display_name"]
     print(f"\nregistrar audit: the organisation against {display}")
     print(f"  binary       {shown(registrar_path())}")
     org = Organisation(sb.aws)
@@ -70,10 +82,13 @@ def _run(sb: Sandbox, shim: InstanceStatusShim, vendor: str) -> int:
     print(f"  broken       {closed} closed without a clean Delete (Organizations lists it SUSPENDED)")
     if vendor == "dynatrace":
         sb.dynatrace.seed_connection("prod account", role_arn=f"arn:aws:iam::{hand_made}:role/Dynatrace")
+    elif vendor != "datadog":
+        importlib.import_module(f"{__package__}.{vendor}").seed_by_hand(sb, hand_made)
     else:
         sb.datadog.seed_account(hand_made, account_tags=["team:payments"])
     print(f"               {hand_made} registered by hand in {display}")
-    shim.fail(failed, f"Resource handler returned message: {REFUSED[vendor]}")
+    refused = REFUSED.get(vendor, f"{display} refused the registration with HTTP 403: Forbidden.")
+    shim.fail(failed, f"Resource handler returned message: {refused}")
     print(f"               {failed}'s stack instance FAILED: {display} refused it, so nothing is registered")
     print(f"               {never} never onboarded")
     env = audit_env(sb.aws, vendor_url, shim.url)

@@ -91,3 +91,13 @@ def run(show_logs: bool) -> int:
         answers.append(report.response(inv))
         state(sb)
         return report.verdict(sb, answers, expected=4, show_logs=show_logs)
+
+
+def stack_set_parameters(sb: Sandbox, secret_arn: str) -> dict[str, str]:
+    """The parameters of a StackSet of templates/newrelic.yaml (the audit step of the demo)."""
+    return {"SecretArn": secret_arn, "IAMRoleName": "", "NewRelicAccountId": str(sb.newrelic.accounts[0])}
+
+
+def seed_by_hand(sb: Sandbox, account: str) -> None:
+    """A link someone made in New Relic's console (the audit step of the demo)."""
+    sb.newrelic.seed_link("Production (console)", f"arn:aws:iam::{account}:role/NewRelic")

@@ -376,8 +376,9 @@ def test_audit_verdicts_and_prune(sandbox, shim):
 def test_make_demo_vendor_newrelic_runs_the_whole_life(bootstrap):
     import subprocess
     import sys
-    run = subprocess.run([sys.executable, "-m", "sandbox.demo", "--vendor", "newrelic", "--no-audit"],
+    run = subprocess.run([sys.executable, "-m", "sandbox.demo", "--vendor", "newrelic"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "✓ all 4 CloudFormation answers were SUCCESS" in run.stdout
     assert "✓ no secret in logs, responses or vendor requests" in run.stdout
+    assert "✓ the audit found failed, foreign, missing, ok, orphan; after pruning: 0 orphan" in run.stdout
