@@ -64,7 +64,11 @@ impl Error {
             .clone()
             .and_then(Lenient::ok)
             .unwrap_or_default();
-        let details = self.details.clone().and_then(Lenient::ok).unwrap_or_default();
+        let details = self
+            .details
+            .clone()
+            .and_then(Lenient::ok)
+            .unwrap_or_default();
         let listed = |list: Option<Lenient<Vec<Lenient<Violation>>>>| {
             list.and_then(Lenient::ok)
                 .unwrap_or_default()

@@ -100,7 +100,9 @@ pub(super) async fn pairings(
             match status {
                 Some(HEALTHY) => None,
                 Some(other) => Some(format!("monitoring configuration {id} reports {other}")),
-                None => Some(format!("monitoring configuration {id} reports no status yet")),
+                None => Some(format!(
+                    "monitoring configuration {id} reports no status yet"
+                )),
             }
         };
         for connection in &connections {
@@ -233,9 +235,7 @@ impl Dynatrace {
                 // when the token can see that connection is its removal this binding's to
                 // start. A 404 with the configuration still there means the connection may be
                 // another user's (owner-based access control), or gone by hand.
-                if !self.sees_connection(connection).await?
-                    && self.config(id).await?.is_some()
-                {
+                if !self.sees_connection(connection).await? && self.config(id).await?.is_some() {
                     return Err(self.paired_but_hidden("GET connection", connection, id));
                 }
                 self.delete_own(id).await
@@ -274,7 +274,11 @@ impl Dynatrace {
                 status
             }
             Ok(status) => {
-                tracing::warn!(config = id, status, "monitoring configuration status is not OK yet; Dynatrace reports it once it has polled the account (registrar audit shows accounts that stay unhealthy)");
+                tracing::warn!(
+                    config = id,
+                    status,
+                    "monitoring configuration status is not OK yet; Dynatrace reports it once it has polled the account (registrar audit shows accounts that stay unhealthy)"
+                );
                 status
             }
             Err(error) => {
@@ -412,7 +416,10 @@ impl Dynatrace {
     }
 
     /// The configuration that names connection `connection`, if any.
-    pub(super) async fn pairing_config(&self, connection: &str) -> Result<Option<String>, VendorError> {
+    pub(super) async fn pairing_config(
+        &self,
+        connection: &str,
+    ) -> Result<Option<String>, VendorError> {
         Ok(match self.paired(connection).await? {
             Paired::Nowhere => None,
             Paired::Alone(id) | Paired::Shared { id, .. } => Some(id),

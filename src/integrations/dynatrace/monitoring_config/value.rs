@@ -162,7 +162,12 @@ fn credential(connection: &str, account: &str, description: &str) -> Credential 
 /// template says (the blueprint is documented as disabled), with this account's connection as
 /// the only credential, `description` (the display name) this stack's connection name, and the
 /// single-account deployment scope.
-pub(super) fn own_value(template: &ConfigValue, connection: &str, account: &str, name: &str) -> ConfigValue {
+pub(super) fn own_value(
+    template: &ConfigValue,
+    connection: &str,
+    account: &str,
+    name: &str,
+) -> ConfigValue {
     let mut value = template.clone();
     value.enabled = Some(true);
     value.description = Some(name.to_owned());
@@ -253,10 +258,15 @@ pub(super) fn own_repaired(
     account: &str,
     description: &str,
 ) -> Option<ConfigValue> {
-    let mut repaired = edit_credentials(value, Membership::Attach, connection, account, description)
-        .unwrap_or_else(|| value.clone());
+    let mut repaired =
+        edit_credentials(value, Membership::Attach, connection, account, description)
+            .unwrap_or_else(|| value.clone());
     repaired.enabled = Some(true);
-    if let Some(credentials) = repaired.aws.as_mut().and_then(|aws| aws.credentials.as_mut()) {
+    if let Some(credentials) = repaired
+        .aws
+        .as_mut()
+        .and_then(|aws| aws.credentials.as_mut())
+    {
         credentials.retain(|c| c.connection_id.as_deref() == Some(connection));
     }
     (repaired != *value).then_some(repaired)
@@ -333,7 +343,8 @@ mod on_json {
 
     pub(super) fn own_repaired(value: &Value, connection: &str, account: &str) -> Option<Value> {
         let value: ConfigValue = serde_json::from_value(value.clone()).ok()?;
-        super::own_repaired(&value, connection, account, "d").map(|v| serde_json::to_value(v).unwrap())
+        super::own_repaired(&value, connection, account, "d")
+            .map(|v| serde_json::to_value(v).unwrap())
     }
 
     pub(super) fn connections_of(config: &Value) -> Vec<String> {
@@ -452,7 +463,10 @@ mod tests {
         let good = json!({"enabled": true, "aws": {"credentials": [ours], "regionFiltering": ["eu-west-1"]}});
         assert_eq!(own_repaired(&good, "A", "111111111111"), None);
         let disabled = json!({"enabled": false, "aws": {"credentials": [ours], "regionFiltering": ["eu-west-1"]}});
-        assert_eq!(own_repaired(&disabled, "A", "111111111111"), Some(good.clone()));
+        assert_eq!(
+            own_repaired(&disabled, "A", "111111111111"),
+            Some(good.clone())
+        );
         let crowded = json!({"aws": {"credentials": [{"connectionId": "B", "enabled": true}, ours], "regionFiltering": ["eu-west-1"]}});
         assert_eq!(own_repaired(&crowded, "A", "111111111111"), Some(good));
     }
