@@ -5,7 +5,7 @@ import re
 REQUIRED = {"NewRelicAccountId": "1234567"}
 REGISTRATIONS = {"NewRelicRegistration": "NewRelicIntegrationRole"}
 STEPS = set()
-RESOURCES = {"NewRelicRegistration", "NewRelicIntegrationRole"}
+RESOURCES = {"NewRelicRegistration", "NewRelicIntegrationRole", "NewRelicPermissionsBoundary"}
 PARAMETER = re.compile(r"^(NewRelic|MetricCollectionMode)")
 MORE_PROPERTIES = set()
 # The function role's statements of the vendor's own, after the shared ones.

@@ -66,6 +66,7 @@ STACKS = {
     "datadog-role-no-resource-collection": ("datadog", {"DisableResourceCollection": "true"}, ["DatadogIntegrationRole"]),
     "datadog-user": ("datadog", DATADOG_USER, ["DatadogIntegrationUser"]),
     "dynatrace": ("dynatrace", {"EnvironmentUrl": PRODUCTION_URL}, ["DynatraceMonitoringRole"]),
+    "newrelic": ("newrelic", {"NewRelicAccountId": "1234567"}, ["NewRelicIntegrationRole"]),
 }
 
 
@@ -118,6 +119,19 @@ def test_the_dynatrace_boundary_covers_its_own_policies():
     allowed = [a for g in statements(boundary["Properties"]["PolicyDocument"]) if g["Effect"] == "Allow"
                for a in as_list(g["Action"])]
     for action in DYNATRACE_ACTIONS | {"ec2:DescribeInstances", "rds:DescribeDBInstances", "lambda:ListFunctions"}:
+        assert allows(allowed, action), action
+
+
+def test_the_new_relic_boundary_covers_its_own_policies():
+    stack = stack_for("newrelic")
+    _, boundary = boundary_of(stack, "NewRelicIntegrationRole")
+    allowed = [a for g in statements(boundary["Properties"]["PolicyDocument"]) if g["Effect"] == "Allow"
+               for a in as_list(g["Action"])]
+    role = stack.resources()["NewRelicIntegrationRole"]["Properties"]
+    granted = [a for p in role["Policies"] for g in statements(p["PolicyDocument"]) for a in as_list(g["Action"])]
+    assert len(granted) > 20, "the test must see New Relic's own reads"
+    # Its own reads, and what ViewOnlyAccess gives that New Relic's inventory reads.
+    for action in granted + ["ec2:DescribeInstances", "rds:DescribeDBInstances", "lambda:ListFunctions"]:
         assert allows(allowed, action), action
 
 
