@@ -137,6 +137,11 @@ class NewRelicEmulator(ServedApp, VendorFaults):
         with self._lock:
             return self._store(nr_account or self.accounts[0], arn, name, mode)["id"]
 
+    def disable_link(self, link_id: int | str) -> None:
+        """Disables a link as a console user would (`cloudUpdateAccount` with `disabled: true`)."""
+        with self._lock:
+            self._links[int(link_id)]["disabled"] = True
+
     def links(self, nr_account: int | None = None) -> list[dict]:
         with self._lock:
             return [copy.deepcopy(link) for link in self._links.values()

@@ -340,19 +340,21 @@ def test_audit_verdicts_and_prune(sandbox, shim):
     sb = sandbox
     nr = sb.newrelic
     org = Organisation(sb.aws)
-    ok, missing, foreign, orphan, drifted = org.add_accounts(5)
+    ok, missing, foreign, orphan, drifted, sick = org.add_accounts(6)
     arn = sb.newrelic_secret()
     # The member template has no Vendor parameter: the audit knows New Relic by its own parameter.
     parameters = {"SecretArn": arn, "IAMRoleName": "", "NewRelicAccountId": str(NR_ACCOUNT),
                   "HomeRegion": ""}
     stack_set = create_stack_set(sb.aws, "registrar", parameters, targets=[org.root])
-    for account in (ok, orphan, drifted):
+    for account in (ok, orphan, drifted, sick):
         stack = sb.stack(account=account, name=stack_set.stack_name())
         answered(sb.invoke(stack.create(sb.newrelic_props(arn)), sb.newrelic_env()), "SUCCESS")
     [drifted_link] = nr.links_of(drifted)
     nr.remove_link(drifted_link["id"])
     nr.seed_link(f"registrar-{drifted}-us-east-1/{stack_set.stack_name()}", role_arn(drifted), mode="PUSH")
     hand_made = nr.seed_link("prod (console)", role_arn(foreign, role="NR"))
+    [sick_link] = nr.links_of(sick)
+    nr.disable_link(sick_link["id"])
     org.close(orphan)
     env = audit_env(sb.aws, nr.url, shim.url)
 
@@ -362,15 +364,17 @@ def test_audit_verdicts_and_prune(sandbox, shim):
     for finding in report.json()["findings"]:
         lines.setdefault(finding["account"], []).append(finding)
     assert {name: lines[a][0]["verdict"] for name, a in dict(
-        ok=ok, missing=missing, foreign=foreign, orphan=orphan, drifted=drifted).items()} == {
-        "ok": "ok", "missing": "missing", "foreign": "foreign", "orphan": "orphan", "drifted": "drift"}
+        ok=ok, missing=missing, foreign=foreign, orphan=orphan, drifted=drifted, sick=sick).items()} == {
+        "ok": "ok", "missing": "missing", "foreign": "foreign", "orphan": "orphan", "drifted": "drift",
+        "sick": "unhealthy"}
+    assert lines[sick][0]["detail"].endswith("the link is disabled in New Relic: enable it there"), lines[sick]
     assert "metricCollectionMode PUSH, the StackSet says PULL" in lines[drifted][0]["detail"], lines[drifted]
     assert lines[foreign][0]["registration"]["id"] == str(hand_made)
 
     pruned = run_audit(["--stack-set", "registrar", "--format", "json", "--prune-orphans", "--yes"], env)
     assert [(p["account"], p["result"]) for p in pruned.json()["pruned"]] == [(orphan, "removed")]
     left = {link["externalId"] for link in nr.links()}
-    assert orphan not in left and {ok, foreign, drifted} <= left
+    assert orphan not in left and {ok, foreign, drifted, sick} <= left
 
 
 def test_make_demo_vendor_newrelic_runs_the_whole_life(bootstrap):

@@ -99,6 +99,10 @@ pub(super) fn listed(link: &LinkedAccount) -> Option<Listed> {
         made_by,
         binding_scope: None,
         settings: Default::default(),
+        // A disabled link is one New Relic does not collect for (`CloudLinkedAccount.disabled`,
+        // docs/newrelic-api.md); New Relic reports no other health.
+        unhealthy: (link.disabled == Some(true))
+            .then(|| "the link is disabled in New Relic: enable it there".to_owned()),
     };
     if let Some(mode) = &link.metric_collection_mode {
         listed.settings.insert(COLLECTION.to_owned(), mode.clone());
@@ -568,6 +572,13 @@ mod tests {
         assert_eq!(l.role_name.as_deref(), Some("NR"));
         assert_eq!(l.made_by, MadeBy::Registrar(Some("us-gov-west-1/s".into())));
         assert_eq!(l.settings[COLLECTION], "PUSH");
+        assert_eq!(l.unhealthy, None);
+        let off = listed(&LinkedAccount {
+            disabled: Some(true),
+            ..link.clone()
+        })
+        .unwrap();
+        assert!(off.unhealthy.unwrap().contains("disabled"));
         let someone = LinkedAccount {
             name: Some("prod".into()),
             external_id: Some("210987654321".into()),
