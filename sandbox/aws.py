@@ -134,12 +134,16 @@ class MotoServer:
             Name=name, SecretString=secret_string, Description="vendor keys for Registrar tests")
         return resp["ARN"]
 
-    def create_role(self, name: str, trusted_principal: str, credentials: dict | None = None) -> str:
-        """Create an IAM role trusting `trusted_principal` (an ARN or account id); return its ARN."""
+    def create_role(self, name: str, trusted_principal: str, credentials: dict | None = None,
+                    *, external_id: str | None = None) -> str:
+        """Create an IAM role trusting `trusted_principal` (an ARN or account id), with
+        `sts:ExternalId` required when `external_id` is given; return its ARN."""
         principal = (trusted_principal if trusted_principal.startswith("arn:")
                      else f"arn:aws:iam::{trusted_principal}:root")
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]}
+        statement: dict = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+        if external_id is not None:
+            statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
         resp = self.client("iam", "us-east-1", credentials).create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))
         return resp["Role"]["Arn"]

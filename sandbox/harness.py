@@ -35,6 +35,17 @@ from .paths import bootstrap_path
 from .responses import ResponseCatcher
 from .vendors import default_role
 
+
+def with_overrides(props: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`props` with `overrides` applied: a value replaces or adds a key, `None` removes it."""
+    for key, value in overrides.items():
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    return props
+
+
 DEFAULT_SITE = "datadoghq.com"
 DEFAULT_REGION = "us-east-1"
 
@@ -169,12 +180,7 @@ class Sandbox:
             "RoleName": default_role("dynatrace"),
             "EnvironmentUrl": f"https://{self.dynatrace.environment_host}",
         }
-        for key, value in overrides.items():
-            if value is None:
-                props.pop(key, None)
-            else:
-                props[key] = value
-        return props
+        return with_overrides(props, overrides)
 
     @property
     def newrelic(self) -> NewRelicEmulator:
@@ -203,12 +209,7 @@ class Sandbox:
             "RoleName": default_role("newrelic"),
             "NewRelicAccountId": str(self.newrelic.accounts[0]),
         }
-        for key, value in overrides.items():
-            if value is None:
-                props.pop(key, None)
-            else:
-                props[key] = value
-        return props
+        return with_overrides(props, overrides)
 
     def blackhole(self) -> Blackhole:
         """A new endpoint that accepts requests and never answers (stopped with the sandbox)."""
@@ -249,12 +250,7 @@ class Sandbox:
             "DisableResourceCollection": "false",
             "CloudSecurityPostureManagement": "false",
         }
-        for key, value in overrides.items():
-            if value is None:
-                props.pop(key, None)
-            else:
-                props[key] = value
-        return props
+        return with_overrides(props, overrides)
 
     # ------------------------------------------------------------------ functions
     def base_env(self) -> dict[str, str]:

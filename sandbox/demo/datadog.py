@@ -14,7 +14,6 @@ After each step it prints what CloudFormation was told and what Datadog (or IAM)
 
 from __future__ import annotations
 
-import json
 
 from .. import report
 from ..harness import Sandbox
@@ -69,11 +68,8 @@ def run(show_logs: bool) -> int:
 
         print(f"\n2. CloudFormation creates the IAM role {ROLE_NAME}")
         print(f"   trusting arn:aws:iam::{principal}:root with sts:ExternalId = Datadog's external ID")
-        trust = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{principal}:root"}, "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
-        role = sb.aws.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
-        print(f"   IAM ← {role['Role']['Arn']}")
+        role_arn = sb.aws.create_role(ROLE_NAME, principal, external_id=external_id)
+        print(f"   IAM ← {role_arn}")
 
         print("\n3. Create the role's permissions   Phase=role-permissions (Datadog's published lists)")
         inv = fn.invoke(permissions.create(permission_props))

@@ -15,7 +15,6 @@ After each step it prints what CloudFormation was told and what New Relic holds.
 
 from __future__ import annotations
 
-import json
 
 from .. import report
 from ..harness import Sandbox
@@ -54,11 +53,8 @@ def run(show_logs: bool) -> int:
         principal, external_id = "754728514883", props["NewRelicAccountId"]
         print(f"\n1. CloudFormation creates the IAM role {role}")
         print(f"   trusting arn:aws:iam::{principal}:root with sts:ExternalId = {external_id} (NewRelicAccountId)")
-        trust = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{principal}:root"}, "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
-        made = sb.aws.client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
-        print(f"   IAM ← {made['Role']['Arn']}")
+        role_arn = sb.aws.create_role(role, principal, external_id=external_id)
+        print(f"   IAM ← {role_arn}")
 
         print(f"\n2. Create the registration   NewRelicAccountId={external_id}, MetricCollectionMode=PULL")
         print("   (the emulator refuses the first link, as New Relic does while it cannot assume a new role)")

@@ -18,6 +18,7 @@ from cfnlint.decode import decode
 from contract import answered
 from sandbox.awsfaults import AwsFaultProxy
 from sandbox.datadog import IAM_PERMISSIONS_PATH, policy_chunks
+from sandbox.harness import with_overrides
 from sandbox.paths import REPO_ROOT
 
 ACCOUNT = "123456789012"
@@ -43,12 +44,7 @@ def make_role(sb, name: str = ROLE) -> None:
 def props(**overrides) -> dict:
     out = {"Vendor": "datadog", "Phase": "role-permissions", "RoleName": ROLE, "Site": "datadoghq.com",
            "DisableResourceCollection": "false"}
-    for key, value in overrides.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
+    return with_overrides(out, overrides)
 
 
 def iam(sb):
